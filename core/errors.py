@@ -38,3 +38,7 @@ def check_shape(name: str, shape: Sequence[int], expected: Sequence[int | str | 
     if not ok:
         exp = "(" + ", ".join("?" if e is None else str(e) for e in expected) + ")"
         raise ShapeError(f"{name}: expected shape {exp}, got {shape}")
+
+
+class ConfigError(AbsPoseError, ValueError):
+    """A configuration is invalid: unknown key, wrong type; the message names the key."""
