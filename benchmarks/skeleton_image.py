@@ -86,7 +86,7 @@ def main() -> None:
 
     kp = poses(args.batch, args.device)
     times: dict[str, list[float]] = {k: [] for k in IMPLEMENTATIONS}
-    for name, fn in IMPLEMENTATIONS.items():  # warm-up
+    for fn in IMPLEMENTATIONS.values():  # warm-up
         step(fn, kp, args)
     for _ in range(args.repeats):
         for name, fn in IMPLEMENTATIONS.items():
