@@ -1,0 +1,262 @@
+"""Unlabelled real video for training: find the footage, decode it once into a compact
+frame cache, and sample (target, appearance) pairs of the same video with the paper's
+crop augmentation (Section 5.2: random crop size and offset).
+
+Videos (mp4, avi, mov, mkv) and image sequences (a folder of png/jpg/tif frames) are
+accepted; unreadable ones are skipped with a warning that names them. Each frame is
+letterboxed (whole frame, aspect kept, black bars) to a square of ``cache_size`` pixels
+and kept as uint8 in memory, or in a memory-mapped file when ``cache_file`` is given,
+so decoding happens once per run, never per training step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def find_footage(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Videos and image-sequence folders under the given files and folders, sorted.
+
+    A folder that directly holds image files is one image sequence; otherwise its videos
+    and sub-folders are searched (one level of sub-folders for sequences).
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise InputError(f"{p} does not exist")
+        if p.is_file():
+            found.append(p)
+        elif _is_image_sequence(p):
+            found.append(p)
+        else:
+            found += sorted(f for f in p.iterdir()
+                            if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+            found += sorted(d for d in p.iterdir() if d.is_dir() and _is_image_sequence(d))
+    return found
+
+
+def _is_image_sequence(folder: Path) -> bool:
+    return folder.is_dir() and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in folder.iterdir())
+
+
+def read_frames(source: Path, stride: int = 1, max_frames: int | None = None
+                ) -> Iterator[np.ndarray]:
+    """RGB uint8 frames (H, W, 3) of a video file or an image-sequence folder."""
+    import cv2
+
+    if source.is_dir():
+        files = sorted(f for f in source.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+        for n, f in enumerate(files[::stride]):
+            if max_frames is not None and n >= max_frames:
+                return
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if img is None:
+                raise InputError(f"{f}: not a readable image")
+            yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        return
+    cap = cv2.VideoCapture(str(source))
+    if not cap.isOpened():
+        raise InputError(f"{source}: not a readable video")
+    try:
+        i = n = 0
+        while max_frames is None or n < max_frames:
+            ok = cap.grab()
+            if not ok:
+                break
+            if i % stride == 0:
+                ok, frame = cap.retrieve()
+                if not ok or frame is None:
+                    break
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                n += 1
+            i += 1
+    finally:
+        cap.release()
+
+
+def letterbox_square(frame: np.ndarray, size: int) -> np.ndarray:
+    """Fit the whole frame into a ``size`` x ``size`` square, centred, black bars."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+    out = np.zeros((size, size, 3), dtype=np.uint8)
+    y0, x0 = (size - nh) // 2, (size - nw) // 2
+    out[y0:y0 + nh, x0:x0 + nw] = resized
+    return out
+
+
+@dataclass
+class FrameCache:
+    """All training frames, letterboxed to squares: ``frames`` (N, S, S, 3) uint8,
+    ``video`` (N,) index of the source of each frame, ``sources`` the paths."""
+
+    frames: np.ndarray
+    video: np.ndarray
+    sources: list[Path]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def ranges(self) -> list[tuple[int, int]]:
+        """[start, stop) of each source's frames in ``frames``."""
+        out = []
+        for v in range(len(self.sources)):
+            idx = np.flatnonzero(self.video == v)
+            out.append((int(idx[0]), int(idx[-1]) + 1) if len(idx) else (0, 0))
+        return out
+
+    @classmethod
+    def build(cls, sources: Iterable[Path], size: int = 160, stride: int = 1,
+              max_frames_per_video: int | None = None,
+              cache_file: Path | None = None) -> FrameCache:
+        """Decode every source once. Unreadable or empty sources are skipped with a
+        warning; no readable source at all is an :class:`InputError`."""
+        chunks: list[np.ndarray] = []
+        kept: list[Path] = []
+        skipped: list[str] = []
+        for src in sources:
+            try:
+                frames = [letterbox_square(f, size)
+                          for f in read_frames(src, stride, max_frames_per_video)]
+            except (InputError, OSError) as err:
+                skipped.append(f"{src} ({err})")
+                continue
+            if len(frames) < 2:
+                skipped.append(f"{src} ({'empty' if not frames else 'a single frame'}: "
+                               "pairs need at least two frames)")
+                continue
+            chunks.append(np.stack(frames))
+            kept.append(src)
+        for s in skipped:
+            log.warning("skipping unreadable footage: %s", s)
+        if not kept:
+            detail = "; ".join(skipped) if skipped else "nothing found"
+            raise InputError(
+                "no readable video or image sequence to train on "
+                f"({detail}); give a folder of mp4/avi/mov/mkv files or of image folders"
+            )
+        total = sum(len(c) for c in chunks)
+        if cache_file is not None:
+            frames = np.lib.format.open_memmap(cache_file, mode="w+", dtype=np.uint8,
+                                               shape=(total, size, size, 3))
+        else:
+            frames = np.empty((total, size, size, 3), dtype=np.uint8)
+        video = np.empty(total, dtype=np.int64)
+        pos = 0
+        for v, c in enumerate(chunks):
+            frames[pos:pos + len(c)] = c
+            video[pos:pos + len(c)] = v
+            pos += len(c)
+        log.info("frame cache: %d frames from %d source(s), %dx%d, %.0f MiB", total, len(kept),
+                 size, size, frames.nbytes / 2**20)
+        return cls(frames, video, kept)
+
+
+def sample_pairs(cache: FrameCache, batch: int, gap: tuple[int, int],
+                 generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of ``batch`` (target, appearance) pairs: same source, frames
+    ``gap[0] <= |t - a| <= gap[1]`` apart where the source is long enough (else as far
+    apart as it allows)."""
+    ranges = cache.ranges
+    lengths = torch.tensor([b - a for a, b in ranges], dtype=torch.float64)
+    src = torch.multinomial(lengths, batch, replacement=True, generator=generator)
+    u = torch.rand(batch, 3, generator=generator, dtype=torch.float64)
+    targets, apps = np.empty(batch, np.int64), np.empty(batch, np.int64)
+    for k in range(batch):
+        start, stop = ranges[int(src[k])]
+        n = stop - start
+        lo = min(gap[0], n - 1)
+        hi = max(lo, min(gap[1], n - 1))
+        d = lo + int(u[k, 0] * (hi - lo + 1)) if hi > lo else lo
+        d = max(d, 1)
+        t = int(u[k, 1] * (n - d))
+        a = t + d
+        if u[k, 2] < 0.5:
+            t, a = a, t
+        targets[k], apps[k] = start + t, start + a
+    return targets, apps
+
+
+def random_crops(frames: torch.Tensor, out_size: int, scale: tuple[float, float],
+                 offset: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Crop augmentation (paper 5.2) on a batch: (B, 3, S, S) float -> (B, 3, out, out).
+
+    Each sample is cropped with its own side ``s * S`` (s uniform in ``scale``; s > 1
+    zooms out and shows black borders) and its own centre shifted by up to ``offset``
+    of the crop side, so the subject is not always tightly cropped or centred.
+    """
+    b = frames.shape[0]
+    r = torch.rand(b, 3, generator=generator).to(frames.device, frames.dtype)
+    s = scale[0] + (scale[1] - scale[0]) * r[:, 0]
+    tx = (r[:, 1] * 2 - 1) * offset * s * 2
+    ty = (r[:, 2] * 2 - 1) * offset * s * 2
+    theta = torch.zeros(b, 2, 3, device=frames.device, dtype=frames.dtype)
+    theta[:, 0, 0] = s
+    theta[:, 1, 1] = s
+    theta[:, 0, 2] = tx
+    theta[:, 1, 2] = ty
+    grid = F.affine_grid(theta, [b, 3, out_size, out_size], align_corners=False)
+    return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False)
+
+
+class VideoPairStream:
+    """Endless batches of (target, appearance) images from a :class:`FrameCache`.
+
+    Both are (B, 3, size, size) float in [0, 1] on ``device``, each independently crop-
+    augmented. ``rank``/``world_size`` give each DDP process its own random stream.
+    """
+
+    def __init__(self, cache: FrameCache, batch_size: int, size: int, device: torch.device,
+                 gap: tuple[int, int] = (5, 50), crop_scale: tuple[float, float] = (0.75, 1.15),
+                 crop_offset: float = 0.1, seed: int = 0, rank: int = 0):
+        self.cache = cache
+        self.batch_size = batch_size
+        self.size = size
+        self.device = device
+        self.gap = gap
+        self.crop_scale = crop_scale
+        self.crop_offset = crop_offset
+        self.generator = torch.Generator().manual_seed(seed * 1000 + rank)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+    def __iter__(self) -> VideoPairStream:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        t_idx, a_idx = sample_pairs(self.cache, self.batch_size, self.gap, self.generator)
+        out = []
+        for idx in (t_idx, a_idx):
+            order = np.argsort(idx)  # sorted reads are kinder to a memory-mapped cache
+            raw = torch.from_numpy(np.ascontiguousarray(self.cache.frames[idx[order]]))
+            raw = raw[torch.from_numpy(np.argsort(order))]
+            x = raw.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float() / 255.0
+            out.append(random_crops(x, self.size, self.crop_scale, self.crop_offset,
+                                    self.generator))
+        return out[0], out[1]
+
