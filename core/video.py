@@ -1,0 +1,272 @@
+"""Video in and out with OpenCV: streamed RGB frames, and an atomic mp4 writer.
+
+Frames are read one at a time (or in batches) and never all at once, so memory stays
+flat with the length of the video. Frames are RGB uint8 arrays (H, W, 3).
+
+The frame count a container states is a hint, not a fact: files cut short, variable
+frame-rate phone videos and image sequences all state counts that are wrong or
+missing. :class:`VideoReader` reads until the decoder stops and records how many
+frames there really were (:attr:`VideoReader.frames_read`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.errors import InputError, ShapeError
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS: tuple[str, ...] = (
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".mts",
+)
+_MAX_PLAUSIBLE_FRAMES = 10_000_000  # above this a stated count is garbage (image files: -2**63)
+
+
+def is_video_file(path: str | Path) -> bool:
+    """Whether ``path`` has a video file extension (used to list a folder's videos)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def list_videos(folder: str | Path) -> list[Path]:
+    """The video files directly inside ``folder``, sorted by name (hidden files skipped)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and is_video_file(p) and not p.name.startswith("."))
+
+
+def _open_capture(path: str) -> cv2.VideoCapture:
+    """Open a capture (a separate function so tests can hand in one that misbehaves)."""
+    return cv2.VideoCapture(path)
+
+
+class VideoReader:
+    """Streamed reading of a video file, RGB frames out.
+
+    Opening reads the first frame, so a file that is not a video, is corrupt or has no
+    frames fails here with an :class:`InputError` naming the file.
+
+    Args:
+        path: the video file.
+
+    Attributes:
+        path: the file.
+        fps: frames per second stated by the file (30.0 when it states none).
+        size: (H, W) of the frames, from the first decoded frame.
+        stated_frame_count: the count the container states, or None when it states none
+            or an implausible one. May be wrong; see :attr:`frames_read`.
+        frames_read: frames decoded so far by the last full pass; after iterating to the
+            end this is the true frame count.
+
+    Example:
+        >>> reader = VideoReader("clip.mp4")                 # doctest: +SKIP
+        >>> for start, batch in reader.batches(32):          # batch (B, H, W, 3) uint8 RGB
+        ...     ...
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no such file")
+        if self.path.is_dir():
+            raise InputError(f"{self.path}: is a folder, expected a video file")
+        cap = _open_capture(str(self.path))
+        try:
+            if not cap.isOpened():
+                raise InputError(f"{self.path}: not a video OpenCV can read (not a video file, "
+                                 "corrupt, or an unsupported codec)")
+            count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+            fps = cap.get(cv2.CAP_PROP_FPS)
+            ok, first = cap.read()
+        finally:
+            cap.release()
+        if not ok or first is None:
+            if count is not None and 0 <= count < 1:
+                raise InputError(f"{self.path}: the video has zero frames")
+            raise InputError(f"{self.path}: no frame could be decoded (corrupt or empty video)")
+        self.fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 30.0
+        self.size: tuple[int, int] = (int(first.shape[0]), int(first.shape[1]))
+        self.stated_frame_count: int | None = (
+            round(count) if count and 0 < count < _MAX_PLAUSIBLE_FRAMES else None)
+        self.frames_read = 0
+        self._complete = False
+
+    def __repr__(self) -> str:
+        h, w = self.size
+        return (f"VideoReader({str(self.path)!r}, {w}x{h}, fps={self.fps:g}, "
+                f"stated_frame_count={self.stated_frame_count})")
+
+    @property
+    def frame_count(self) -> int | None:
+        """The true count once a pass has reached the end, else the stated count (a hint)."""
+        return self.frames_read if self._complete else self.stated_frame_count
+
+    def count_frames(self) -> int:
+        """Count the frames by walking the file without decoding pixels (fast)."""
+        cap = _open_capture(str(self.path))
+        n = 0
+        try:
+            while cap.grab():
+                n += 1
+        finally:
+            cap.release()
+        self.frames_read, self._complete = n, True
+        return n
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Frames as RGB uint8 (H, W, 3), from the first to the last that decodes.
+
+        A stated count that is too high or too low does not matter: reading stops when
+        the decoder does. A frame whose size differs from the first is an error.
+        """
+        cap = _open_capture(str(self.path))
+        n = 0
+        self._complete = False
+        try:
+            while True:
+                ok, bgr = cap.read()
+                if not ok or bgr is None:
+                    break
+                if bgr.shape[:2] != self.size:
+                    raise InputError(f"{self.path}: frame {n} is {bgr.shape[1]}x{bgr.shape[0]}, "
+                                     f"the first was {self.size[1]}x{self.size[0]}")
+                n += 1
+                self.frames_read = n
+                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        finally:
+            cap.release()
+        self._complete = True
+        if self.stated_frame_count is not None and n != self.stated_frame_count:
+            log.info("%s: the file states %d frames, %d were decoded", self.path,
+                     self.stated_frame_count, n)
+
+    def batches(self, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(start index, frames (B, H, W, 3) uint8 RGB) with B <= batch_size."""
+        yield from batched(iter(self), batch_size)
+
+    def read(self, index: int) -> np.ndarray:
+        """One frame (H, W, 3) RGB by index, decoding from the start (exact, not fast).
+
+        Seeking by frame number is unreliable in many codecs, so this walks the file;
+        use it for a few frames, not in a loop (iterate instead).
+        """
+        if index < 0:
+            raise InputError(f"frame index must be >= 0, got {index}")
+        cap = _open_capture(str(self.path))
+        try:
+            for _ in range(index):
+                if not cap.grab():
+                    break
+            else:
+                ok, bgr = cap.read()
+                if ok and bgr is not None:
+                    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        finally:
+            cap.release()
+        raise InputError(f"{self.path}: no frame {index}")
+
+
+def batched(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Group a stream of (H, W, 3) frames into (start, (B, H, W, 3)) arrays."""
+    if batch_size < 1:
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    start, buf = 0, []
+    for frame in frames:
+        buf.append(frame)
+        if len(buf) == batch_size:
+            yield start, np.stack(buf)
+            start, buf = start + len(buf), []
+    if buf:
+        yield start, np.stack(buf)
+
+
+class VideoWriter:
+    """Write RGB frames to an mp4 (codec mp4v), atomically: the file appears on close.
+
+    Frames go to a temporary file in the same folder, renamed over ``path`` when the
+    writer closes without an error; an error or interruption removes the temporary file
+    and leaves any previous ``path`` untouched. Use as a context manager.
+
+    Args:
+        path: output file (.mp4; .avi is written as MJPG).
+        fps: frames per second.
+        size: (H, W) of the frames, or None to take it from the first frame.
+    """
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int] | None = None):
+        self.path = Path(path)
+        self.fps = float(fps)
+        self.size = size
+        self.frames_written = 0
+        self._writer: cv2.VideoWriter | None = None
+        self._tmp: str | None = None
+
+    def _open(self, size: tuple[int, int]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        suffix = self.path.suffix.lower() or ".mp4"
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=suffix,
+                                         dir=self.path.parent)
+        os.close(fd)
+        fourcc = cv2.VideoWriter_fourcc(*("MJPG" if suffix == ".avi" else "mp4v"))
+        self._writer = cv2.VideoWriter(self._tmp, fourcc, self.fps, (size[1], size[0]))
+        if not self._writer.isOpened():
+            self._discard()
+            raise InputError(f"{self.path}: OpenCV cannot write this video format")
+        self.size = size
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one RGB uint8 frame (H, W, 3)."""
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ShapeError(f"VideoWriter.write: expected uint8 (H, W, 3), got "
+                             f"{frame.dtype} {tuple(frame.shape)}")
+        if self._writer is None:
+            self._open(self.size or (frame.shape[0], frame.shape[1]))
+        if frame.shape[:2] != tuple(self.size):
+            raise ShapeError(f"VideoWriter.write: expected frames of shape "
+                             f"{(*self.size, 3)}, got {tuple(frame.shape)}")
+        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        self.frames_written += 1
+
+    def close(self) -> Path:
+        """Finish the file and move it into place."""
+        if self._writer is None:
+            raise InputError(f"{self.path}: no frames were written")
+        self._writer.release()
+        self._writer = None
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+        return self.path
+
+    def _discard(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._discard()
+
+
+def write_video(path: str | Path, frames, fps: float = 30.0) -> Path:
+    """Write an iterable of RGB uint8 frames (H, W, 3) to ``path`` atomically."""
+    with VideoWriter(path, fps) as writer:
+        for frame in frames:
+            writer.write(np.asarray(frame))
+    return Path(path)
