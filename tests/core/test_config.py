@@ -67,3 +67,22 @@ class TestLoadYaml:
         bad.write_text("- 1\n- 2\n")
         with pytest.raises(ConfigError, match="mapping at the top level"):
             load_yaml(bad)
+
+
+class TestAtomicWrite:
+    def test_replaces_and_keeps_mode(self, tmp_path):
+        import os
+        import stat
+
+        from core.io import atomic_open, atomic_write_text
+
+        path = atomic_write_text(tmp_path / "a.txt", "one")
+        assert path.read_text() == "one"
+        mask = os.umask(0)
+        os.umask(mask)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+        with pytest.raises(RuntimeError), atomic_open(path, "w") as fh:
+            fh.write("half")
+            raise RuntimeError("interrupted")
+        assert path.read_text() == "one"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]

@@ -1,0 +1,168 @@
+"""Speed of the synthetic data stream, and the contact sheets of both styles.
+
+    python benchmarks/synthetic.py [--batch 64] [--size 128] [--repeats 9] [--threads 1 2]
+                                   [--device cpu|cuda] [--styles randomized target]
+    python benchmarks/synthetic.py --sheets docs/images     # write the two contact sheets
+
+For every style and thread count: ``SyntheticStream.next()`` timed over ``repeats``
+batches after two warm-up batches, with the appearance partner (what pretraining uses:
+every sample is two rendered images) and without it, all configurations interleaved.
+Printed: median and best seconds per batch, samples/s (median), rendered images/s
+(median), the share of time of the main stages in the median batch, and a load probe
+(million multiply-adds per second of one big elementwise op, before every repeat).
+Medians, because the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# keep this folder (first on sys.path) from hiding the packages, e.g. a training.py here
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import training.synthetic as synthetic  # noqa: E402
+from training.synthetic import SyntheticStream  # noqa: E402
+
+STAGES = ("rasterize", "surface", "shade_body", "render_background", "postprocess")
+
+
+def _instrument() -> dict[str, float]:
+    """Wrap the main stages of ``render`` with timers (accumulated seconds)."""
+    spent = dict.fromkeys(STAGES, 0.0)
+    for name in STAGES:
+        fn = getattr(synthetic, name)
+
+        def timed(*a, _fn=fn, _name=name, **k):
+            t = time.perf_counter()
+            out = _fn(*a, **k)
+            spent[_name] += time.perf_counter() - t
+            return out
+
+        setattr(synthetic, name, timed)
+    return spent
+
+
+def measure(configs: list[dict], batch: int, size: int, repeats: int, device: str,
+            spent: dict[str, float]) -> list[dict]:
+    """Time every configuration (style, skeleton, partner, threads), interleaved: each
+    repeat runs every configuration once in turn, so load changes hit all alike."""
+    streams = []
+    for cfg in configs:
+        torch.set_num_threads(cfg["threads"])
+        s = SyntheticStream(cfg["style"], cfg["skeleton"], batch_size=batch,
+                            size=(size, size), device=device, seed=0,
+                            with_appearance=cfg["partner"], threads=cfg["threads"])
+        for _ in range(2):  # warm up
+            s.next()
+        streams.append(s)
+    times = [[] for _ in configs]
+    shares = [[] for _ in configs]
+    probes = []
+    for _ in range(repeats):
+        probes.append(_op_rate())
+        for k, (cfg, stream) in enumerate(zip(configs, streams, strict=True)):
+            torch.set_num_threads(cfg["threads"])
+            for name in spent:
+                spent[name] = 0.0
+            t = time.perf_counter()
+            stream.next()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[k].append(time.perf_counter() - t)
+            shares[k].append({n: v / times[k][-1] for n, v in spent.items()})
+    rows = []
+    for cfg, ts, sh in zip(configs, times, shares, strict=True):
+        med = statistics.median(ts)
+        mid = sh[ts.index(sorted(ts)[len(ts) // 2])]
+        images = batch * (2 if cfg["partner"] else 1)
+        rows.append({**cfg, "median_s": round(med, 4), "best_s": round(min(ts), 4),
+                     "samples_per_s": round(batch / med, 1),
+                     "images_per_s": round(images / med, 1),
+                     "stage_share": {n: round(v, 3) for n, v in mid.items()}})
+    rows.append({"probe_median_Mops": statistics.median(probes), "probe_min_Mops": min(probes),
+                 "probe_max_Mops": max(probes)})
+    return rows
+
+
+def _op_rate() -> float:
+    """Million float multiply-adds per second of this process right now (load probe)."""
+    x = torch.rand(4_000_000)
+    ts = []
+    for _ in range(5):
+        t = time.perf_counter()
+        x.mul(1.0001).add_(0.5)
+        ts.append(time.perf_counter() - t)
+    return round(4.0 / statistics.median(ts), 1)
+
+
+def sheets(folder: Path, size: int = 128) -> list[Path]:
+    """docs/images/synthetic_randomized.png: 3 rows of people and 1 of animals from the
+    randomized stream; synthetic_target.png: the seven target subjects and a target dog,
+    two frames each of two of their clips per slot (4 rows of 2 slots)."""
+    from core.skeleton import HUMAN, QUADRUPED
+    from training.synthetic_target import TARGET_SUBJECTS
+    from training.synthetic_video import render_clip, write_png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    people = SyntheticStream("randomized", "human", batch_size=24, size=(size, size), seed=1)
+    animals = SyntheticStream("randomized", "quadruped", batch_size=8, size=(size, size),
+                              seed=1)
+    imgs = torch.cat([people.next().image, animals.next().image])
+    tiles = (imgs.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    grid = tiles.reshape(4, 8, size, size, 3).transpose(0, 2, 1, 3, 4).reshape(
+        4 * size, 8 * size, 3)
+    out = [write_png(folder / "synthetic_randomized.png", grid)]
+    human_acts = [("walk", "phone"), ("sitting", "pick_up"), ("wave", "squat"),
+                  ("eat", "greet")]
+    slots = [(HUMAN, s, human_acts[k % 4]) for k, s in enumerate(TARGET_SUBJECTS)]
+    slots.append((QUADRUPED, "S1", ("trot", "sit")))
+    rows = []
+    for skeleton, subject, acts in slots:
+        frames = []
+        for a in acts:
+            clip = render_clip(skeleton, "target", subject, a, frames=60, size=(size, size))
+            frames += [clip["frames"][15], clip["frames"][55]]
+        rows.append(np.concatenate(frames, 1))
+    grid = np.concatenate([np.concatenate(rows[i:i + 2], 1) for i in range(0, 8, 2)], 0)
+    out.append(write_png(folder / "synthetic_target.png", grid))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=9)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--styles", nargs="+", default=["randomized", "target"])
+    p.add_argument("--skeleton", default="human")
+    p.add_argument("--sheets", type=Path, default=None,
+                   help="write the two contact sheets into this folder and exit")
+    args = p.parse_args()
+    if args.sheets is not None:
+        for path in sheets(args.sheets):
+            print(f"wrote {path}")
+        return
+    spent = _instrument()
+    print(json.dumps({"machine": platform.processor() or platform.machine(),
+                      "cpus": torch.get_num_threads(), "torch": torch.__version__,
+                      "device": args.device, "batch": args.batch, "size": args.size}))
+    configs = [{"style": style, "skeleton": args.skeleton, "partner": partner,
+                "threads": threads}
+               for threads in args.threads for style in args.styles for partner in (True, False)]
+    for row in measure(configs, args.batch, args.size, args.repeats, args.device, spent):
+        print(json.dumps(row))
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""How a :class:`~training.synthetic.SyntheticStream` draws one batch: poses, looks,
+environments, cameras and occluders per style, the appearance partners, one render.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from core.camera import pixel_to_normalized
+from training.poses import PoseBatch
+from training.synthetic import (
+    CameraPose,
+    SyntheticBatch,
+    camera_rotation,
+    frame_subject,
+    render,
+    to_batch,
+)
+from training.synthetic_background import sample_environment
+from training.synthetic_textures import Appearance, sample_appearance
+
+
+def _u(g, lo, hi, *shape):
+    return lo + (hi - lo) * torch.rand(*shape, generator=g)
+
+
+def random_occluders(kp3: torch.Tensor, chance: float, g: torch.Generator, k: int = 2):
+    """Camera-frame capsules (a, b (B, K, 3), r (B, K)) in front of the subjects whose
+    keypoints are ``kp3`` (B, J, 3); radius 0 (absent) with probability 1 - ``chance``."""
+    bsz = kp3.shape[0]
+    dev = kp3.device
+    lo, hi = kp3.amin(1).cpu(), kp3.amax(1).cpu()
+    centre = lo[:, None] + (hi - lo)[:, None] * torch.rand(bsz, k, 3, generator=g)
+    centre[..., 2] = lo[:, None, 2] - _u(g, 0.15, 0.8, bsz, k)
+    direction = torch.nn.functional.normalize(torch.randn(bsz, k, 3, generator=g), dim=-1)
+    half = _u(g, 0.1, 0.6, bsz, k)[..., None] * direction
+    radius = _u(g, 0.02, 0.12, bsz, k) * (torch.rand(bsz, k, generator=g) < chance)
+    return (centre - half).to(dev), (centre + half).to(dev), radius.to(dev)
+
+
+def _randomized(stream, poses: PoseBatch, partners: PoseBatch):
+    g, bsz, style = stream.generator, len(poses), stream.style
+    body = stream.body
+    app = sample_appearance(body, bsz, g, wild=style.wild, girth=style.girth)
+    env = sample_environment(bsz, g, style.backgrounds,
+                             0 if stream.pictures is None else len(stream.pictures))
+    rot = camera_rotation(_u(g, 0, 2 * math.pi, bsz),
+                          torch.deg2rad(_u(g, *style.elevation, bsz)),
+                          torch.deg2rad(torch.randn(bsz, generator=g) * style.roll))
+    fill = _u(g, *style.fill, bsz)
+    cams = []
+    for p in (poses, partners):
+        offset = _u(g, -style.offset, style.offset, bsz, 2)
+        cams.append(frame_subject(p.joints.cpu(), rot, stream.camera.focal, stream.size, fill,
+                                  offset))
+    # every randomized sample is its own subject in its own environment: running ids
+    subject = stream.count * bsz + torch.arange(bsz)
+    return app, env, cams, subject, subject.clone()
+
+
+def draw_batch(stream) -> SyntheticBatch:
+    """One :class:`SyntheticBatch` from ``stream`` (see SyntheticStream)."""
+    g, bsz = stream.generator, stream.batch_size
+    if stream.world is not None:
+        return stream.world.draw(stream)
+    poses = stream.pose_source.sample(bsz, g, "cpu")
+    partners = (stream.pose_source.sample(bsz, g, "cpu", bone_lengths=poses.bone_lengths)
+                if stream.with_appearance else None)
+    app, env, cams, subject, env_id = _randomized(stream, poses, partners or poses)
+    return render_pair(stream, poses, partners, app, env, cams, subject, env_id)
+
+
+CHUNK = 64  # images per render call: larger calls were slower per image on the CPU
+
+
+def render_pair(stream, poses: PoseBatch, partners: PoseBatch | None, app: Appearance, env,
+                cams: list[CameraPose], subject: torch.Tensor, env_id: torch.Tensor,
+                postfix: Callable | None = None) -> SyntheticBatch:
+    """Render the samples and (if given) their partners on the stream's device, in calls
+    of at most ``CHUNK`` images, and assemble the batch; ``postfix`` is applied to the
+    finished images."""
+    g, dev, bsz = stream.generator, stream.device, len(poses)
+    groups = [(poses, cams[0], True)] + ([(partners, cams[1], False)] if partners else [])
+    pictures = None if stream.pictures is None else stream.pictures.to(dev)
+    outs = []
+    for group, cam, main in groups:
+        kp3 = (cam.rot[:, None] @ (group.joints - cam.target[:, None])[..., None])[..., 0] + \
+            cam.shift[:, None]
+        occ = random_occluders(kp3, stream.style.occluders if main else 0.0, g)
+        parts = []
+        for start in range(0, bsz, CHUNK):
+            idx = torch.arange(start, min(start + CHUNK, bsz))
+            sub_cam = CameraPose(*(v[idx].to(dev) for v in (cam.rot, cam.target, cam.shift)))
+            out = render(stream.skeleton, stream.body, group.index(idx).to(dev),
+                         app.index(idx).to(dev), env.index(idx).to(dev), sub_cam,
+                         stream.camera, stream.style, g, pictures,
+                         tuple(o[idx].to(dev) for o in occ))
+            if postfix is not None:
+                out.image = postfix(out.image)
+            parts.append(out)
+        outs.append(type(parts[0])(*(torch.cat([getattr(o, f) for o in parts])
+                                     for f in parts[0].__dataclass_fields__)))
+    batch = to_batch(stream.skeleton, stream.camera, poses.to(dev), outs[0], subject, env_id,
+                     stream.body.names)
+    if partners is not None:
+        other = outs[1]
+        batch.appearance = other.image
+        batch.partner_keypoints_px = other.keypoints_px
+        batch.partner_keypoints_2d = pixel_to_normalized(other.keypoints_px, stream.camera.size)
+        batch.partner_visibility = other.visibility
+        batch.partner_keypoints_3d = other.keypoints_3d
+        batch.partner_activity = list(partners.activity)
+    return batch

@@ -1,0 +1,258 @@
+"""Synthetic clips on disk: continuous videos of one subject doing one activity, with
+every label, in the format the evaluation reads (written by ``abspose synth``).
+
+Per clip, ``<subject>_<activity>.mp4`` and next to it ``<subject>_<activity>.npz``:
+
+============================  ===============  =============================================
+key                           shape / type     meaning
+============================  ===============  =============================================
+``keypoint_names``            (J,) str         the skeleton's keypoints, in order
+``keypoints_2d``              (T, J, 2) f32    pixels (x right, y down, pixel i centred at i)
+``keypoints_2d_normalized``   (T, J, 2) f32    the same in [-1, 1] (project convention)
+``visibility``                (T, J) bool      on its own body part, not occluded
+``keypoints_3d``              (T, J, 3) f32    camera frame (OpenCV: x right, y down,
+                                               z forward), metres
+``rotations``                 (T, J, 3, 3) f32 local joint rotations, root in camera frame
+``rotations_6d``              (T, J, 6) f32    the same, 6D (first two columns)
+``bone_lengths``              (T, J) f32       metres, bone from each keypoint's parent
+``intrinsics``                (3, 3) f32       K: ``K @ keypoints_3d / z`` = keypoints_2d
+``activity``                  (T,) str         activity per frame
+``subject``, ``environment``  () str           identity and room names
+``part_mask``                 (T, H, W) i16    body part per pixel (-1: background, props)
+``part_names``                (P,) str         names of the part indices
+``fps``, ``frame_size``       (), (2,)         frame rate; (H, W)
+``style``, ``skeleton``,      () str / int     how the clip was made; ``format_version`` 1
+``seed``, ``format_version``
+============================  ===============  =============================================
+
+The mp4 holds the same T frames (RGB, lossy); ``frames`` are not duplicated in the npz.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.camera import PerspectiveCamera
+from core.errors import InputError
+from core.io import atomic_open, atomic_write_bytes
+from core.skeleton import Skeleton
+from training.poses import generate_sequence
+from training.synthetic import (
+    CameraPose,
+    StyleConfig,
+    camera_rotation,
+    frame_subject,
+    render,
+    style_config,
+    to_batch,
+)
+from training.synthetic_background import sample_environment
+from training.synthetic_body import body_model
+from training.synthetic_post import colour_jitter, postprocess
+from training.synthetic_target import (
+    ENVIRONMENTS,
+    TARGET_STYLE,
+    TargetWorld,
+    _cat_envs,
+    stable_seed,
+    vignette,
+)
+from training.synthetic_textures import Appearance, sample_appearance
+
+FORMAT_VERSION = 1
+
+
+class RandomizedWorld:
+    """Clips in the ``randomized`` style: every subject name gets a random look and
+    proportions, every clip a random room or background and camera (fixed over the clip)."""
+
+    def __init__(self, skeleton: Skeleton, style: StyleConfig):
+        self.skeleton, self.style = skeleton, style
+        self.body = body_model(skeleton)
+
+    def identity(self, subject: str) -> tuple[Appearance, torch.Tensor]:
+        from training.poses import random_bone_lengths
+
+        g = torch.Generator().manual_seed(stable_seed("random-subject", self.skeleton.name,
+                                                      subject))
+        app = sample_appearance(self.body, 1, g, wild=self.style.wild, girth=self.style.girth)
+        return app, random_bone_lengths(self.skeleton, 1, self.style.limbs, g)[0]
+
+    def setup(self, subject: str, activity: str, seed: int):
+        g = torch.Generator().manual_seed(stable_seed("random-clip", seed, subject, activity))
+        env = sample_environment(1, g, self.style.backgrounds)
+        lo, hi = self.style.elevation
+        el = lo + (hi - lo) * float(torch.rand(1, generator=g))
+        az = 360.0 * float(torch.rand(1, generator=g))
+        return env, "random", az, el
+
+
+def render_clip(skeleton: Skeleton, style: str, subject: str, activity: str,
+                frames: int = 100, fps: float = 25.0, size: tuple[int, int] = (128, 128),
+                seed: int = 0, fov_deg: float = 62.0, device: torch.device | str = "cpu",
+                chunk: int = 32) -> dict[str, np.ndarray]:
+    """T continuous frames of ``subject`` doing ``activity`` in ``style``.
+
+    Returns the arrays of the npz format above plus ``frames`` (T, H, W, 3) uint8 RGB.
+    The same arguments give the same clip.
+    """
+    camera = PerspectiveCamera(size, fov_deg)
+    if style == "target":
+        world = TargetWorld(skeleton, [subject])
+        body, cfg = world.body, TARGET_STYLE
+        app, lengths = world.identity(subject)
+        env_idx, az, el = world.clip_setup(subject, activity)
+        env, env_name = world.environments[env_idx], ENVIRONMENTS[env_idx]
+        app = world.lighting(app, env_idx)
+        finish = vignette
+    elif style == "randomized":
+        cfg = style_config(style)
+        world = RandomizedWorld(skeleton, cfg)
+        body = world.body
+        app, lengths = world.identity(subject)
+        env, env_name, az, el = world.setup(subject, activity, seed)
+        finish = None
+    else:
+        raise InputError(f"unknown style {style!r}; choose from randomized, target")
+    g = torch.Generator().manual_seed(stable_seed("clip-motion", style, seed, subject, activity))
+    seq = generate_sequence(skeleton, activity, frames, fps, g, bone_lengths=lengths)
+    rot = camera_rotation(torch.full((frames,), np.deg2rad(az)),
+                          torch.full((frames,), np.deg2rad(el)), torch.zeros(frames))
+    fill = torch.full((frames,), sum(cfg.fill) / 2)
+    cam = frame_subject(seq.joints, rot, camera.focal, size, fill, torch.zeros(frames, 2))
+    cam = CameraPose(rot, _smooth(cam.target, fps), _smooth(cam.shift, fps))
+    envs = _cat_envs([env] * frames)
+    out: dict[str, list] = {}
+    clean = []
+    mat, off = colour_jitter(cfg, g, 1)  # one camera for the whole clip
+    for start in range(0, frames, chunk):
+        idx = torch.arange(start, min(start + chunk, frames))
+        n = len(idx)
+        poses = seq.index(idx).to(device)
+        looks = app.index(torch.zeros(n, dtype=torch.long)).to(device)
+        res = render(skeleton, body, poses, looks, envs.index(idx).to(device),
+                     CameraPose(*(v.to(device) for v in (cam.rot[idx], cam.target[idx],
+                                                          cam.shift[idx]))),
+                     camera, cfg, g, finish=False,
+                     colour=(mat.expand(n, 3, 3), off.expand(n, 3)))
+        clean.append(res.image)
+        batch = to_batch(skeleton, camera, poses, res, torch.zeros(n, dtype=torch.long),
+                         torch.zeros(n, dtype=torch.long), body.names)
+        parts = {"keypoints_2d": batch.keypoints_px,
+                 "keypoints_2d_normalized": batch.keypoints_2d, "visibility": batch.visibility,
+                 "keypoints_3d": batch.keypoints_3d, "rotations": batch.rotations,
+                 "rotations_6d": batch.rotations_6d, "bone_lengths": batch.bone_lengths,
+                 "part_mask": batch.part_mask}
+        for k, v in parts.items():
+            out.setdefault(k, []).append(v.cpu().numpy())
+    # one camera for the whole clip: the same blur, colour and noise level in every frame
+    img = postprocess(torch.cat(clean), cfg, g, shared=True).permute(0, 3, 1, 2)
+    img = finish(img) if finish else img
+    out["frames"] = [(img.permute(0, 2, 3, 1) * 255 + 0.5).clamp(0, 255).byte().cpu().numpy()]
+    arrays = {k: np.concatenate(v) for k, v in out.items()}
+    arrays.update({
+        "keypoint_names": np.array(skeleton.keypoints), "intrinsics":
+        camera.intrinsics.astype(np.float32), "activity": np.array([activity] * frames),
+        "subject": np.array(subject), "environment": np.array(env_name),
+        "part_names": np.array(body.names), "fps": np.array(float(fps)),
+        "frame_size": np.array(size), "style": np.array(style),
+        "skeleton": np.array(skeleton.name), "seed": np.array(seed),
+        "format_version": np.array(FORMAT_VERSION)})
+    return arrays
+
+
+def _smooth(x: torch.Tensor, fps: float) -> torch.Tensor:
+    """Moving average over about half a second along the first axis (a camera operator
+    who follows smoothly); the edges repeat."""
+    k = max(int(fps / 2) | 1, 1)
+    pad = torch.cat([x[:1].expand(k // 2, *x.shape[1:]), x,
+                     x[-1:].expand(k // 2, *x.shape[1:])])
+    return pad.unfold(0, k, 1).mean(-1)
+
+
+def write_clip(stem: str | Path, arrays: dict[str, np.ndarray]) -> tuple[Path, Path]:
+    """Write ``<stem>.mp4`` and ``<stem>.npz`` atomically (temporary file, then rename)."""
+    import cv2
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    frames = arrays["frames"]
+    h, w = frames.shape[1:3]
+    video = stem.with_suffix(".mp4")
+    tmp = stem.parent / f".{stem.name}.tmp.mp4"
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(arrays["fps"]),
+                             (w, h))
+    if not writer.isOpened():
+        raise InputError(f"cannot write video {video} (OpenCV has no mp4v encoder)")
+    try:
+        for f in frames:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    os.replace(tmp, video)
+    labels = stem.with_suffix(".npz")
+    with atomic_open(labels, "wb") as fh:
+        np.savez_compressed(fh, **{k: v for k, v in arrays.items() if k != "frames"})
+    return video, labels
+
+
+def load_clip(path: str | Path, frames: bool = True) -> dict[str, np.ndarray]:
+    """Read a clip's labels (``.npz``, or the ``.mp4`` next to it) and, if ``frames``,
+    its video as (T, H, W, 3) uint8 RGB under ``"frames"``."""
+    import cv2
+
+    path = Path(path)
+    labels = path.with_suffix(".npz")
+    if not labels.is_file():
+        raise InputError(f"no labels {labels}")
+    with np.load(labels) as data:
+        out = {k: data[k] for k in data.files}
+    if frames:
+        cap = cv2.VideoCapture(str(path.with_suffix(".mp4")))
+        got = []
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            got.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+        cap.release()
+        out["frames"] = np.stack(got) if got else np.zeros((0, 1, 1, 3), np.uint8)
+    return out
+
+
+def contact_sheet(clips: list[dict[str, np.ndarray]], columns: int = 8,
+                  keypoints: bool = False) -> np.ndarray:
+    """(rows * H, columns * W, 3) uint8: ``columns`` frames spread over each clip, one clip
+    per row; with ``keypoints``, visible keypoints drawn as dots."""
+    import cv2
+
+    rows = []
+    for clip in clips:
+        f = clip["frames"]
+        pick = np.linspace(0, len(f) - 1, columns).round().astype(int)
+        tiles = []
+        for i in pick:
+            tile = np.ascontiguousarray(f[i])
+            if keypoints:
+                for (x, y), v in zip(clip["keypoints_2d"][i], clip["visibility"][i],
+                                     strict=True):
+                    if v:
+                        cv2.circle(tile, (round(float(x)), round(float(y))), 1, (255, 255, 0),
+                                   -1)
+            tiles.append(tile)
+        rows.append(np.concatenate(tiles, 1))
+    return np.concatenate(rows, 0)
+
+
+def write_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """Save an RGB uint8 picture atomically."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"cannot encode {path}")
+    return atomic_write_bytes(path, buf.tobytes())
