@@ -70,24 +70,15 @@ def read_frames(source: Path, stride: int = 1, max_frames: int | None = None
                 raise InputError(f"{f}: not a readable image")
             yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         return
-    cap = cv2.VideoCapture(str(source))
-    if not cap.isOpened():
-        raise InputError(f"{source}: not a readable video")
-    try:
-        i = n = 0
-        while max_frames is None or n < max_frames:
-            ok = cap.grab()
-            if not ok:
-                break
-            if i % stride == 0:
-                ok, frame = cap.retrieve()
-                if not ok or frame is None:
-                    break
-                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                n += 1
-            i += 1
-    finally:
-        cap.release()
+    from core.video import VideoReader
+
+    n = 0
+    for i, frame in enumerate(VideoReader(source)):
+        if max_frames is not None and n >= max_frames:
+            return
+        if i % stride == 0:
+            yield frame
+            n += 1
 
 
 def letterbox_square(frame: np.ndarray, size: int) -> np.ndarray:

@@ -7,4 +7,11 @@ heavy modules inside ``func`` so ``abspose --help`` stays instant.
 
 COMMANDS: tuple[str, ...] = (
     "skeletons",
+    "synth",
+    "pretrain",
+    "train",
+    "refine",
+    "predict",
+    "demo",
+    "review",
 )

@@ -1,0 +1,213 @@
+"""The three training stages with the tiny preset: they run, losses are finite, a loss
+falls on a fixed batch, resuming is exact, Ctrl-C leaves a checkpoint, DDP keeps ranks
+in step, and bad footage is reported."""
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoint import load_checkpoint, load_model
+from core.errors import InputError
+from training.config import load_config
+from training.pretrain import pretrain_iter
+from training.refine import refine_iter
+from training.stages import run_to_end
+from training.train import train_iter
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_clip(path: Path, frames: int = 12, size: int = 48, seed: int = 0) -> Path:
+    """A small clip: a bright moving blob on a textured background."""
+    rng = np.random.default_rng(seed)
+    background = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (size, size))
+    for i in range(frames):
+        f = background.copy()
+        cv2.circle(f, (10 + 2 * i, size // 2), 6, (255, 200, 50), -1)
+        out.write(f)
+    out.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pre") / "run"
+    last = run_to_end(pretrain_iter(load_config("tiny"), out), "pretrain", enabled=False)
+    return last.checkpoint
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    write_clip(folder / "a.mp4", seed=1)
+    write_clip(folder / "b.mp4", seed=2)
+    return folder
+
+
+def all_finite(losses):
+    return all(math.isfinite(v) for v in losses.values())
+
+
+class TestPretrain:
+    def test_runs_and_writes_a_run_folder(self, pretrained):
+        run = pretrained.parent
+        assert (run / "config.yaml").exists() and (run / "snapshots").is_dir()
+        rows = [line for line in (run / "stats.jsonl").read_text().splitlines() if line]
+        assert len(rows) == 2  # log_every 2, 4 steps
+        ckpt = load_checkpoint(pretrained)
+        assert ckpt["stage"] == "pretrain" and ckpt["step"] == 4
+        assert load_model(pretrained).input_size == (64, 64)
+
+    def test_loss_falls_on_a_fixed_batch(self, tmp_path, monkeypatch):
+        from training.synthetic import SyntheticStream
+
+        original = SyntheticStream.next
+        cache = {}
+
+        def same_batch(self):
+            if "b" not in cache:
+                cache["b"] = original(self)
+            return cache["b"]
+
+        monkeypatch.setattr(SyntheticStream, "next", same_batch)
+        cfg = load_config("tiny", ["pretrain.steps=30", "pretrain.lr_g=2e-3",
+                                   "pretrain.log_every=100", "pretrain.snapshot_every=100",
+                                   "pretrain.checkpoint_every=100"])
+        history = [p.losses for p in pretrain_iter(cfg, tmp_path / "run") if p.losses]
+        assert all(all_finite(h) for h in history)
+        for key in ("synthetic_keypoints_2d", "synthetic_skeleton_image"):
+            first = np.mean([h[key] for h in history[:3]])
+            last = np.mean([h[key] for h in history[-3:]])
+            assert last < 0.7 * first, (key, first, last)
+
+    def test_resume_is_exact(self, tmp_path):
+        cfg = load_config("tiny")
+        straight = run_to_end(pretrain_iter(cfg, tmp_path / "a"), "a", enabled=False)
+        stopped = run_to_end(pretrain_iter(load_config("tiny"), tmp_path / "b",
+                                           stop=lambda: True), "b", enabled=False)
+        assert stopped.step == 1
+        resumed = run_to_end(pretrain_iter(load_config("tiny"), tmp_path / "b", resume=True),
+                             "b", enabled=False)
+        assert resumed.step == straight.step == 4
+        a = load_checkpoint(straight.checkpoint)
+        b = load_checkpoint(resumed.checkpoint)
+        for part in ("model", "discriminators"):
+            for k, v in a[part].items():
+                assert torch.equal(v, b[part][k]), (part, k)
+
+    def test_never_overwrites_a_run(self, pretrained):
+        with pytest.raises(InputError, match="already holds a training run"):
+            next(pretrain_iter(load_config("tiny"), pretrained.parent))
+
+
+class TestTrainAndRefine:
+    def test_train_runs(self, pretrained, clips, tmp_path):
+        last = None
+        for p in train_iter(load_config("tiny"), [clips], tmp_path / "run", init=pretrained):
+            assert not p.losses or all_finite(p.losses)
+            if p.losses:
+                assert {"perceptual", "skeleton_gan", "skeleton_image", "image_disc",
+                        "skeleton_disc", "synthetic_keypoints_2d"} <= set(p.losses)
+            last = p
+        assert last.step == 4 and load_checkpoint(last.checkpoint)["stage"] == "train"
+
+    def test_refine_writes_next_to_the_video(self, pretrained, clips, tmp_path):
+        video = tmp_path / "subject.mp4"
+        video.write_bytes((clips / "a.mp4").read_bytes())
+        items = list(refine_iter([video], pretrained, config="tiny", steps=3, device="cpu"))
+        assert [p.step for p in items[:-1]] == [1, 2, 3]
+        final = items[-1].checkpoint
+        assert final == tmp_path / "subject.refined.pt"
+        assert load_model(final).layout == "5ch"
+        again = list(refine_iter([video], pretrained, config="tiny", steps=1))[-1].checkpoint
+        assert again == tmp_path / "subject.refined-2.pt"  # never over the first
+
+    def test_refine_stop_flag(self, pretrained, clips, tmp_path):
+        items = list(refine_iter([clips / "a.mp4"], pretrained, out=tmp_path / "r",
+                                 config="tiny", steps=50, stop=lambda: True))
+        assert items[-1].step == 1 and items[-1].checkpoint.exists()
+
+    def test_bad_footage(self, pretrained, clips, tmp_path, caplog):
+        folder = tmp_path / "mixed"
+        folder.mkdir()
+        (folder / "good.mp4").write_bytes((clips / "a.mp4").read_bytes())
+        (folder / "corrupt.mp4").write_bytes(b"\x00" * 100)
+        (folder / "empty.avi").write_bytes(b"")
+        it = train_iter(load_config("tiny", ["train.steps=1"]), [folder], tmp_path / "run",
+                        init=pretrained)
+        assert list(it)[-1].step == 1
+        assert "corrupt.mp4" in caplog.text and "empty.avi" in caplog.text
+        bad = tmp_path / "bad"
+        bad.mkdir()
+        (bad / "x.mp4").write_bytes(b"junk")
+        with pytest.raises(InputError, match="no readable video"):
+            list(train_iter(load_config("tiny"), [bad], tmp_path / "run2", init=pretrained))
+
+
+def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training.cli", "pretrain", "--config", "tiny",
+           "--steps", "10000", "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while not (out / "stats.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output.decode()[-2000:]
+    ckpt = load_checkpoint(out / "last.pt")
+    assert 2 <= ckpt["step"] < 10000
+    assert load_model(out / "last.pt") is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_cpu_processes_stay_in_step(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_rank_main, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    a = torch.load(tmp_path / "weights0.pt", weights_only=True)
+    b = torch.load(tmp_path / "weights1.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 3
+
+
+def _ddp_rank_main(rank: int, world: int, port: int, folder: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from training import stages
+    from training.distributed import shutdown_distributed
+
+    created = []
+    original = stages.Trainer.__init__
+
+    def remember(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        created.append(self)
+
+    stages.Trainer.__init__ = remember
+    cfg = load_config("tiny", ["pretrain.steps=3"])
+    for _ in pretrain_iter(cfg, Path(folder) / "run"):
+        pass
+    # parameters, not buffers: batch-norm statistics stay per process
+    params = {k: v.detach().clone() for k, v in created[0].model.named_parameters()}
+    torch.save(params, Path(folder) / f"weights{rank}.pt")
+    shutdown_distributed()

@@ -1,0 +1,151 @@
+"""The training configuration: one typed dataclass, YAML presets, command-line overrides.
+
+    cfg = load_config("cpu")                         # a preset: tiny, cpu, gpu
+    cfg = load_config("my.yaml", ["train.steps=500"])  # a file (on top of its ``base``)
+
+A YAML file may name a preset as ``base:`` and override only what differs. The three
+stages share the model, data and synthetic settings and have their own section
+(``pretrain``, ``train``, ``refine``) for steps, batch sizes, learning rates and loss
+weights. Unknown keys are errors that name the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.config import apply_overrides, from_dict, load_yaml, to_dict
+from core.errors import ConfigError
+from core.models.config import ModelConfig
+from training.losses import LossWeights
+from training.perceptual import PerceptualConfig
+from training.prior import PriorConfig
+
+PRESET_DIR = Path(__file__).with_name("presets")
+
+
+@dataclass
+class DataConfig:
+    """Real footage: frames are letterboxed to ``cache_size`` squares once, then cropped
+    to the model size with random size (``crop_scale``: crop side over the frame's) and
+    offset (``crop_offset``, fraction of the crop). Pairs are ``gap`` frames apart."""
+
+    cache_size: int = 160
+    stride: int = 1
+    max_frames_per_video: int | None = None
+    gap: tuple[int, int] = (5, 60)
+    crop_scale: tuple[float, float] = (0.75, 1.15)
+    crop_offset: float = 0.1
+    cache_on_disk: bool = False
+
+
+@dataclass
+class SyntheticConfig:
+    """Synthetic data: ``style`` (randomized or target), an optional folder of
+    background pictures, and motion-capture files as extra pose sources."""
+
+    style: str = "randomized"
+    background_folder: str | None = None
+
+
+@dataclass
+class StageConfig:
+    """One training stage.
+
+    steps: optimizer steps. batch_size: real (or, in pretraining, synthetic) samples per
+    step. synthetic_batch_size: synthetic samples per step for the supervision of the
+    real-data stages (0 switches it off). lr_g / lr_d: Adam learning rates of the
+    generator side (encoder, keypoint head, uplift, renderer) and the discriminators.
+    uplift_noise: std of the noise added to the true 2D keypoints when pretraining the
+    uplift alone (normalized units), so it learns to take a pose estimator's output.
+    """
+
+    steps: int = 1000
+    batch_size: int = 16
+    synthetic_batch_size: int = 8
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    grad_clip: float = 10.0
+    uplift_noise: float = 0.01
+    log_every: int = 25
+    snapshot_every: int = 250
+    checkpoint_every: int = 500
+    weights: LossWeights = field(default_factory=LossWeights)
+
+
+def _pretrain() -> StageConfig:
+    return StageConfig(steps=20000, batch_size=32, weights=LossWeights(
+        skeleton_gan=0.0, skeleton_image=0.0, image_gan=0.1, image_feature_matching=1.0))
+
+
+def _train() -> StageConfig:
+    return StageConfig(steps=20000, weights=LossWeights(
+        synthetic_skeleton_image=10.0, synthetic_keypoints_2d=10.0,
+        synthetic_keypoints_3d=1.0, synthetic_rotations=0.1))
+
+
+def _refine() -> StageConfig:
+    return StageConfig(steps=200, lr_g=5e-5, lr_d=5e-5, log_every=10, snapshot_every=50,
+                       checkpoint_every=100, weights=LossWeights(
+                           synthetic_skeleton_image=10.0, synthetic_keypoints_2d=10.0,
+                           synthetic_keypoints_3d=1.0, synthetic_rotations=0.1))
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run reads; written resolved into the run folder."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    pretrain: StageConfig = field(default_factory=_pretrain)
+    train: StageConfig = field(default_factory=_train)
+    refine: StageConfig = field(default_factory=_refine)
+    device: str = "auto"
+    seed: int = 0
+    amp: bool = True
+    channels_last: bool = True
+    threads: int | None = None
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_config(preset_or_file: str | Path = "cpu", overrides: list[str] | tuple = ()
+                ) -> TrainConfig:
+    """A preset name or a YAML file (with an optional ``base: PRESET``), then overrides."""
+    data = _merge(to_dict(TrainConfig()), _resolve(preset_or_file, seen=()))
+    cfg = from_dict(TrainConfig, data)
+    return apply_overrides(cfg, list(overrides)) if overrides else cfg
+
+
+def _resolve(source: str | Path, seen: tuple) -> dict[str, Any]:
+    path = Path(source)
+    if not path.suffix and not path.exists():
+        path = PRESET_DIR / f"{source}.yaml"
+        if not path.exists():
+            raise ConfigError(f"unknown config preset {str(source)!r}; presets: "
+                              f"{', '.join(preset_names())}, or give a YAML file")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to itself")
+    data = load_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return _merge(_resolve(base, (*seen, path.resolve())), data)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return to_dict(cfg)

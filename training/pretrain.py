@@ -1,0 +1,124 @@
+"""Stage 1 (paper, Section 5): supervised pretraining on synthetic data, each component
+on its own ("pretrain the individual components independently").
+
+* encoder: image -> skeleton image, L2 against the analytic skeleton image of the true
+  keypoints;
+* keypoint head: the *analytic* skeleton image -> 2D keypoints, L2;
+* uplift: the true 2D keypoints (plus a little noise) -> 3D joints (root-relative L2) and
+  joint orientations (L2 on rotation matrices);
+* renderer: the analytic skeleton image + the appearance partner -> the image, with the
+  perceptual loss and the image discriminator (adversarial + feature matching).
+
+The components only meet in the next stage, end to end on real footage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.camera import forward_kinematics, matrix_to_rotation_6d
+from core.models import AbsPoseModel
+from core.skeleton_image import render_skeleton_image
+from training.config import TrainConfig
+from training.losses import (
+    PerceptualLoss,
+    generator_adversarial_losses,
+    keypoints_2d_l2,
+    keypoints_3d_l2,
+    rotations_l2,
+    skeleton_image_l2,
+    weighted_sum,
+)
+from training.snapshots import snapshot_grid
+from training.stages import Progress, Trainer
+from training.synthetic import SyntheticBatch, SyntheticStream
+
+
+class ComponentNet(nn.Module):
+    """The four components run on their own inputs in one forward pass (so that
+    DistributedDataParallel sees one call per step)."""
+
+    def __init__(self, model: AbsPoseModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image, appearance, skeleton_image, keypoints_in):
+        m = self.model
+        y = m.encoder(image)
+        p2d, _ = m.keypoint_head(skeleton_image)
+        p3d, rot = m.uplift(keypoints_in)
+        x_hat = m.renderer(skeleton_image, appearance)
+        return y, p2d, p3d, rot, x_hat
+
+
+def synthetic_targets(model: AbsPoseModel, batch: SyntheticBatch) -> dict[str, torch.Tensor]:
+    """What the supervised losses compare to: the analytic skeleton image of the true
+    keypoints, and the true joints' global orientations in the camera frame (6D)."""
+    y_true = render_skeleton_image(batch.keypoints_2d, model.skeleton, model.layout,
+                                   model.input_size, model.config.gamma)
+    _, glob = forward_kinematics(model.skeleton, batch.rotations, batch.bone_lengths)
+    return {"skeleton_image": y_true, "rotations": matrix_to_rotation_6d(glob)}
+
+
+def synthetic_stream(cfg: TrainConfig, model: AbsPoseModel, batch_size: int, device,
+                     seed: int) -> SyntheticStream:
+    from training.synthetic import style_config
+
+    style = style_config(cfg.synthetic.style, background_folder=cfg.synthetic.background_folder) \
+        if cfg.synthetic.background_folder else cfg.synthetic.style
+    return SyntheticStream(style, model.skeleton, batch_size, model.input_size, device,
+                           seed=seed, fov_deg=model.config.fov_deg)
+
+
+def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = None,
+                  resume: bool = False, stop: Callable[[], bool] | None = None
+                  ) -> Iterator[Progress]:
+    """Run the pretraining stage, yielding :class:`Progress` after every step."""
+    tr = Trainer(cfg, "pretrain", out, init=init, resume=resume, stop=stop)
+    s = tr.scfg
+    tr.streams["synthetic"] = synthetic_stream(cfg, tr.model, s.batch_size, tr.device,
+                                               cfg.seed * 7919 + tr.dist.rank)
+    perceptual = PerceptualLoss(cfg.perceptual).to(tr.device)
+    net = tr.wrap(ComponentNet(tr.model))
+    d_img = tr.wrap(tr.discriminators["image"])
+    last: dict[str, torch.Tensor] = {}
+
+    def step(tr: Trainer) -> dict[str, float]:
+        b = tr.streams["synthetic"].next()
+        t = synthetic_targets(tr.model, b)
+        noisy = b.keypoints_2d + s.uplift_noise * torch.randn_like(b.keypoints_2d)
+        with tr.autocast():
+            y, p2d, p3d, rot, x_hat = net(b.image, b.appearance, t["skeleton_image"], noisy)
+            terms = {
+                "synthetic_skeleton_image": skeleton_image_l2(y.float(), t["skeleton_image"]),
+                "synthetic_keypoints_2d": keypoints_2d_l2(p2d.float(), b.keypoints_2d),
+                "synthetic_keypoints_3d": keypoints_3d_l2(p3d.float(), b.keypoints_3d),
+                "synthetic_rotations": rotations_l2(rot.float(), t["rotations"]),
+                "perceptual": perceptual(b.image, x_hat.float()),
+            }
+            if s.weights.image_gan or s.weights.image_feature_matching:
+                gan, fm = generator_adversarial_losses(d_img, b.image, x_hat)
+                terms["image_gan"], terms["image_feature_matching"] = gan, fm
+            loss_g = weighted_sum(terms, s.weights)
+        tr.update(loss_g, tr.opt_g, tr.model.parameters())
+        losses = {k: float(v) for k, v in terms.items()}
+        if s.weights.image_gan or s.weights.image_feature_matching:
+            with tr.autocast():
+                loss_d = tr.discriminator_step(d_img, b.image, x_hat)
+            tr.update(loss_d, tr.opt_d, tr.discriminators.parameters())
+            losses["image_disc"] = float(loss_d)
+        last.update(image=b.image, y=y.detach(), y_true=t["skeleton_image"], x_hat=x_hat.detach(),
+                    p2d=p2d.detach())
+        return losses
+
+    def snapshot(tr: Trainer):
+        m = tr.model
+        return snapshot_grid(m.skeleton, m.layout, last["image"], last["y"], last["y_true"],
+                             last["x_hat"], last["p2d"])
+
+    tr.restore()
+    yield from tr.run_loop(step, snapshot)

@@ -1,0 +1,122 @@
+"""Stage 2 (paper, Section 5): end-to-end, unsupervised training on unlabelled video.
+
+Generator side (encoder, keypoint head, uplift, renderer), per step:
+
+* render loss on real frames: perceptual (Eq. 2) + image discriminator (Eq. 3) +
+  discriminator feature matching (Eq. 4), the appearance taken from another frame of the
+  same video;
+* pose prior: the skeleton-image discriminator on the predicted skeleton images (Eq. 5);
+* L_rec_sk: the predicted skeleton image against the analytic ones made from the 2D
+  keypoints and from the reprojected 3D pose;
+* synthetic supervision at reduced weight: the L2 terms only (skeleton image, 2D, 3D,
+  orientations), no image discriminator on synthetic images.
+
+Discriminator side: the image discriminator (real frames vs reconstructions) and the
+pose prior (skeleton images of unpaired poses vs predicted ones), their own optimizer.
+Instance-specific refinement (training/refine.py) is this stage on the target footage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import torch
+
+from core.errors import InputError
+from training.config import TrainConfig
+from training.data import FrameCache, VideoPairStream, find_footage
+from training.losses import (
+    PerceptualLoss,
+    analytic_skeleton_image_loss,
+    generator_adversarial_losses,
+    keypoints_2d_l2,
+    keypoints_3d_l2,
+    rotations_l2,
+    skeleton_image_l2,
+    weighted_sum,
+)
+from training.pretrain import synthetic_stream, synthetic_targets
+from training.prior import PosePriorStream
+from training.snapshots import snapshot_grid
+from training.stages import Progress, Trainer
+
+
+def build_frame_cache(cfg: TrainConfig, videos: Sequence[str | Path], out: Path,
+                      ) -> FrameCache:
+    sources = find_footage(list(videos))
+    if not sources:
+        raise InputError(f"no video or image sequence found in {', '.join(map(str, videos))}")
+    d = cfg.data
+    return FrameCache.build(sources, d.cache_size, d.stride, d.max_frames_per_video,
+                            cache_file=out / "frames.npy" if d.cache_on_disk else None)
+
+
+def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
+               init: str | Path | None = None, resume: bool = False,
+               stop: Callable[[], bool] | None = None, stage: str = "train"
+               ) -> Iterator[Progress]:
+    """Run the end-to-end stage (``stage="refine"`` uses the refine section of the
+    config), yielding :class:`Progress` after every step."""
+    tr = Trainer(cfg, stage, out, init=init, resume=resume, stop=stop)
+    s, m = tr.scfg, tr.model
+    cache = build_frame_cache(cfg, videos, tr.out)
+    d = cfg.data
+    seed = cfg.seed * 7919 + tr.dist.rank
+    tr.streams["video"] = VideoPairStream(cache, s.batch_size, m.input_size[0], tr.device,
+                                          d.gap, d.crop_scale, d.crop_offset, seed=seed)
+    tr.streams["prior"] = PosePriorStream(m.skeleton, m.layout, m.input_size, s.batch_size,
+                                          tr.device, cfg.prior, seed=seed + 1,
+                                          gamma=m.config.gamma, fov_deg=m.config.fov_deg)
+    if s.synthetic_batch_size > 0:
+        tr.streams["synthetic"] = synthetic_stream(cfg, m, s.synthetic_batch_size, tr.device,
+                                                   seed + 2)
+    perceptual = PerceptualLoss(cfg.perceptual).to(tr.device)
+    net = tr.wrap(m)
+    d_img = tr.wrap(tr.discriminators["image"])
+    d_sk = tr.wrap(tr.discriminators["skeleton"])
+    last: dict[str, torch.Tensor] = {}
+
+    def step(tr: Trainer) -> dict[str, float]:
+        real, appearance = next(tr.streams["video"])
+        n = real.shape[0]
+        syn = tr.streams["synthetic"].next() if "synthetic" in tr.streams else None
+        image, app = real, appearance
+        if syn is not None:
+            image, app = torch.cat([real, syn.image]), torch.cat([appearance, syn.appearance])
+        with tr.autocast():
+            out = net(image, app)
+            y, recon = out.skeleton_image.float(), out.reconstruction.float()
+            terms = {"perceptual": perceptual(real, recon[:n])}
+            terms["image_gan"], terms["image_feature_matching"] = generator_adversarial_losses(
+                d_img, real, recon[:n])
+            terms["skeleton_gan"], _ = generator_adversarial_losses(d_sk, None, y[:n])
+            terms["skeleton_image"] = analytic_skeleton_image_loss(
+                y[:n], out.skeleton_image_2d[:n].float(), out.skeleton_image_3d[:n].float())
+            if syn is not None:
+                t = synthetic_targets(m, syn)
+                terms["synthetic_skeleton_image"] = skeleton_image_l2(y[n:], t["skeleton_image"])
+                terms["synthetic_keypoints_2d"] = keypoints_2d_l2(out.keypoints[n:].float(),
+                                                                  syn.keypoints_2d)
+                terms["synthetic_keypoints_3d"] = keypoints_3d_l2(out.keypoints_3d[n:].float(),
+                                                                  syn.keypoints_3d)
+                terms["synthetic_rotations"] = rotations_l2(out.rotations[n:].float(),
+                                                            t["rotations"])
+            loss_g = weighted_sum(terms, s.weights)
+        tr.update(loss_g, tr.opt_g, m.parameters())
+        prior = next(tr.streams["prior"])
+        with tr.autocast():
+            loss_img = tr.discriminator_step(d_img, real, recon[:n])
+            loss_sk = tr.discriminator_step(d_sk, prior, y[:n])
+        tr.update(loss_img + loss_sk, tr.opt_d, tr.discriminators.parameters())
+        last.update(image=real, y=y[:n].detach(), y3=out.skeleton_image_3d[:n].detach(),
+                    recon=recon[:n].detach(), p2d=out.keypoints[:n].detach())
+        return {**{k: float(v) for k, v in terms.items()}, "image_disc": float(loss_img),
+                "skeleton_disc": float(loss_sk)}
+
+    def snapshot(tr: Trainer):
+        return snapshot_grid(m.skeleton, m.layout, last["image"], last["y"], last["y3"],
+                             last["recon"], last["p2d"])
+
+    tr.restore()
+    yield from tr.run_loop(step, snapshot)
