@@ -1,0 +1,173 @@
+"""The dock's "Review" section: what to look at, and quick fixes.
+
+* a confidence threshold: keypoints under it get a red border, or are hidden;
+* the frames to review (suspected left/right flips, low mean confidence); clicking one
+  jumps there, N / Shift-N step through them;
+* Swap left/right (key F) on the frame shown; the swapped points count as edited.
+Moving a point by hand marks it edited (white border); the count is shown here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from napari.utils.notifications import show_info, show_warning
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QWidget,
+)
+
+from core.errors import AbsPoseError
+from napari_abspose.widgets.state import PoseState
+
+MAX_ITEMS = 1000  # frames listed; the rest are counted
+
+
+def frames_to_review(frames: np.ndarray, confidence: np.ndarray, flip_suspect: np.ndarray,
+                     threshold: float) -> list[tuple[int, str]]:
+    """(frame, reason) for frames with a suspected flip or a mean confidence under
+    ``threshold``, from per-point arrays (N,) of a keypoints layer; sorted by frame."""
+    frames = np.rint(np.asarray(frames)).astype(np.int64)
+    if frames.size == 0:
+        return []
+    t = int(frames.max()) + 1
+    conf = np.nan_to_num(np.asarray(confidence, dtype=np.float64))
+    count = np.bincount(frames, minlength=t)
+    mean = np.bincount(frames, weights=conf, minlength=t) / np.maximum(count, 1)
+    flips = np.bincount(frames, weights=np.asarray(flip_suspect, bool), minlength=t) > 0
+    out = []
+    for f in np.nonzero((count > 0) & (flips | (mean < threshold)))[0]:
+        reasons = (["flip?"] if flips[f] else []) + \
+            ([f"low confidence {mean[f]:.2f}"] if mean[f] < threshold else [])
+        out.append((int(f), ", ".join(reasons)))
+    return out
+
+
+class ReviewSection(QGroupBox):
+    """Confidence threshold, the list of frames to review, swap left/right."""
+
+    def __init__(self, state: PoseState, parent: QWidget | None = None):
+        super().__init__("Review", parent)
+        self.state = state
+        self.review: list[tuple[int, str]] = []
+
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setRange(0, 100)
+        self.slider.setValue(round(state.threshold * 100))
+        self.slider.valueChanged.connect(self._threshold_changed)
+        self.slider_label = QLabel(f"{state.threshold:.2f}")
+        self.mode = QComboBox()
+        self.mode.addItems(["mark low confidence", "hide low confidence"])
+        self.mode.currentIndexChanged.connect(self._threshold_changed)
+        self.list = QListWidget()
+        self.list.setMaximumHeight(140)
+        self.list.itemClicked.connect(self._jump)
+        self.list.itemActivated.connect(self._jump)
+        self.summary = QLabel("No keypoints yet.")
+        self.swap_button = QPushButton("Swap left/right  [F]")
+        self.swap_button.setToolTip("swap the left and right keypoints of the frame shown")
+        self.swap_button.clicked.connect(self.swap)
+        self.next_button = QPushButton("Next  [N]")
+        self.next_button.clicked.connect(lambda: self.step(+1))
+        self.edited = QLabel("")
+
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(self.slider, 1)
+        threshold_row.addWidget(self.slider_label)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.swap_button, 1)
+        buttons.addWidget(self.next_button)
+        form = QFormLayout(self)
+        form.addRow("Confidence", threshold_row)
+        form.addRow("Low points", self.mode)
+        form.addRow(self.summary)
+        form.addRow(self.list)
+        form.addRow(buttons)
+        form.addRow(self.edited)
+
+        state.keypoints_changed.connect(self._keypoints_changed)
+        viewer = state.viewer
+        viewer.bind_key("f", self._key_swap, overwrite=True)
+        viewer.bind_key("n", lambda v: self.step(+1), overwrite=True)
+        viewer.bind_key("Shift-n", lambda v: self.step(-1), overwrite=True)
+
+    # -- list ---------------------------------------------------------------------------
+    def _threshold_changed(self, *_: Any) -> None:
+        self.state.threshold = self.slider.value() / 100.0
+        self.state.hide_low = self.mode.currentIndex() == 1
+        self.slider_label.setText(f"{self.state.threshold:.2f}")
+        self.state.apply_confidence_style()
+        self.refresh()
+
+    def _keypoints_changed(self, what: str) -> None:
+        if what == "replaced":
+            self.refresh()
+        else:
+            self._count_edited()
+
+    def refresh(self) -> None:
+        """Rebuild the list of frames to review from the keypoints layer."""
+        points = self.state.keypoints_layer()
+        self.list.clear()
+        if points is None or len(points.data) == 0:
+            self.review = []
+            self.summary.setText("No keypoints yet.")
+            self.edited.setText("")
+            return
+        f = points.features
+        self.review = frames_to_review(np.asarray(points.data)[:, 0], f["confidence"].to_numpy(),
+                                       f["flip_suspect"].to_numpy(), self.state.threshold)
+        for frame, reason in self.review[:MAX_ITEMS]:
+            item = QListWidgetItem(f"frame {frame}: {reason}")
+            item.setData(Qt.UserRole, frame)
+            self.list.addItem(item)
+        flips = sum("flip" in r for _, r in self.review)
+        more = f" (first {MAX_ITEMS} listed)" if len(self.review) > MAX_ITEMS else ""
+        self.summary.setText(f"{len(self.review)} frames to review: {flips} suspected "
+                             f"flips{more}." if self.review else "Nothing flagged.")
+        self._count_edited()
+
+    def _count_edited(self) -> None:
+        points = self.state.keypoints_layer()
+        n = int(points.features["edited"].sum()) if points is not None and \
+            "edited" in points.features else 0
+        self.edited.setText(f"{n} points edited by hand (saved with the keypoints)." if n
+                            else "Drag a point to correct it; it is marked as edited.")
+
+    def _jump(self, item: QListWidgetItem) -> None:
+        self.state.go_to_frame(int(item.data(Qt.UserRole)))
+
+    def step(self, direction: int) -> None:
+        """Go to the next (+1) or previous (-1) frame to review."""
+        if not self.review:
+            show_info("No frames to review.")
+            return
+        now = self.state.current_frame()
+        frames = [f for f, _ in self.review]
+        ahead = [f for f in frames if (f > now if direction > 0 else f < now)]
+        target = (min(ahead) if direction > 0 else max(ahead)) if ahead else \
+            (frames[0] if direction > 0 else frames[-1])
+        self.state.go_to_frame(target)
+
+    # -- fixes -------------------------------------------------------------------------
+    def _key_swap(self, viewer: Any) -> None:
+        self.swap()
+
+    def swap(self) -> None:
+        try:
+            moved = self.state.swap_left_right()
+        except AbsPoseError as err:
+            show_warning(str(err))
+            return
+        if not moved:
+            show_info(f"Nothing to swap on frame {self.state.current_frame()}.")

@@ -1,0 +1,48 @@
+"""``abspose review VIDEO``: napari with the video, the Pose estimation dock, predictions.
+
+The video opens lazily (long videos open at once), the dock starts predicting in the
+background with the model given (default: the shipped default model), and the results
+appear as layers: keypoints, skeleton, per-channel skeleton images, and a 3D view.
+With ``--keypoints`` a saved keypoint file (e.g. a tidy CSV with your corrections) is
+opened instead of predicting. Needs the napari extra: ``pip install "napari-abspose[napari]"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("review", help="review, correct and refine predictions in napari",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("video", type=Path, help="the video file")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="model checkpoint (default: the shipped default model)")
+    p.add_argument("--keypoints", type=Path, default=None,
+                   help="open this keypoint file (tidy CSV, DeepLabCut CSV, COCO JSON, 3D npz) "
+                        "instead of predicting")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--no-predict", dest="predict", action="store_false",
+                   help="open the video without predicting")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.errors import InputError
+
+    for path in (args.video, args.checkpoint, args.keypoints):
+        if path is not None and not path.is_file():
+            raise InputError(f"{path}: no such file")
+    try:
+        import napari
+    except ImportError:
+        raise InputError('napari is not installed: pip install "napari-abspose[napari]"') \
+            from None
+    # The only place the command line reaches into the plugin; imported when run.
+    from napari_abspose.widgets.dock import open_review
+
+    open_review(args.video, args.checkpoint, predict=args.predict and args.keypoints is None,
+                keypoints=args.keypoints, device=args.device)
+    napari.run()
+    return 0
