@@ -75,6 +75,8 @@ def refine_iter(videos: Sequence[str | Path], checkpoint: str | Path | None,
         checkpoint = default_checkpoint_path()
         if not checkpoint.is_file():
             raise InputError("no default model is installed; pass --from CHECKPOINT")
+    if resume and out is not None and (Path(out) / "config.yaml").exists():
+        config = Path(out) / "config.yaml"  # a resumed run keeps its own configuration
     cfg = load_config(config, list(overrides))
     cfg.device = device
     r = cfg.refine

@@ -106,6 +106,15 @@ class TestPretrain:
             for k, v in a[part].items():
                 assert torch.equal(v, b[part][k]), (part, k)
 
+    def test_cli_resume_keeps_the_runs_config(self, tmp_path, capsys):
+        from training.cli import main
+
+        run = tmp_path / "run"
+        list(pretrain_iter(load_config("tiny"), run, stop=lambda: True))
+        # no --config: the run's own (tiny) configuration is used, not the cpu preset
+        assert main(["pretrain", "--resume", str(run), "--no-progress"]) == 0
+        assert "finished at step 4/4" in capsys.readouterr().out
+
     def test_never_overwrites_a_run(self, pretrained):
         with pytest.raises(InputError, match="already holds a training run"):
             next(pretrain_iter(load_config("tiny"), pretrained.parent))

@@ -25,7 +25,11 @@ def resolve(args: argparse.Namespace, stage: str):
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"{stage}.steps={args.steps}")
-    cfg = load_config(args.config, overrides)
+    source = args.config
+    resume = getattr(args, "resume", None)
+    if isinstance(resume, Path) and (resume / "config.yaml").exists():
+        source = resume / "config.yaml"  # a resumed run keeps its own configuration
+    cfg = load_config(source, overrides)
     if args.device is not None:
         cfg.device = args.device
     return cfg
