@@ -1,6 +1,6 @@
 """Steps/s and images/s of each training stage, and how long the frame cache takes.
 
-    python benchmarks/train_speed.py [--config cpu] [--steps 20] [--video PATH]
+    python benchmarks/train_speed.py [--config cpu] [--steps 20] [--video PATH] [--threads N]
 
 Runs ``pretrain``, ``train`` and ``refine`` for ``--steps`` steps each with the given
 preset (after a short warm-up that is not timed), in temporary run folders, on
@@ -53,7 +53,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--video", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from training.config import load_config
     from training.pretrain import pretrain_iter

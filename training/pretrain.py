@@ -105,12 +105,12 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
                 terms["image_gan"], terms["image_feature_matching"] = gan, fm
             loss_g = weighted_sum(terms, s.weights)
         tr.update(loss_g, tr.opt_g, tr.model.parameters())
-        losses = {k: float(v) for k, v in terms.items()}
+        losses = {k: float(v.detach()) for k, v in terms.items()}
         if s.weights.image_gan or s.weights.image_feature_matching:
             with tr.autocast():
                 loss_d = tr.discriminator_step(d_img, b.image, x_hat)
             tr.update(loss_d, tr.opt_d, tr.discriminators.parameters())
-            losses["image_disc"] = float(loss_d)
+            losses["image_disc"] = float(loss_d.detach())
         last.update(image=b.image, y=y.detach(), y_true=t["skeleton_image"], x_hat=x_hat.detach(),
                     p2d=p2d.detach())
         return losses

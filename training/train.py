@@ -111,8 +111,9 @@ def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
         tr.update(loss_img + loss_sk, tr.opt_d, tr.discriminators.parameters())
         last.update(image=real, y=y[:n].detach(), y3=out.skeleton_image_3d[:n].detach(),
                     recon=recon[:n].detach(), p2d=out.keypoints[:n].detach())
-        return {**{k: float(v) for k, v in terms.items()}, "image_disc": float(loss_img),
-                "skeleton_disc": float(loss_sk)}
+        losses = {k: float(v.detach()) for k, v in terms.items()}
+        losses.update(image_disc=float(loss_img.detach()), skeleton_disc=float(loss_sk.detach()))
+        return losses
 
     def snapshot(tr: Trainer):
         return snapshot_grid(m.skeleton, m.layout, last["image"], last["y"], last["y3"],
