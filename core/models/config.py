@@ -1,0 +1,161 @@
+"""The model's configuration: one typed dataclass per component, YAML-friendly presets.
+
+    cfg = ModelConfig()                          # the default: human, 5ch, 128 x 128
+    cfg = ModelConfig.preset("tiny")             # a very small model for tests
+    cfg = from_dict(ModelConfig, {"layout": "3ch", "encoder": {"widths": [16, 32]}})
+
+Everything a checkpoint needs to rebuild the architecture is in here (the checkpoint
+stores ``to_dict(config)``); unknown keys are errors (core.config.from_dict).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.config import from_dict, to_dict
+from core.errors import ConfigError
+
+
+@dataclass
+class UNetConfig:
+    """A small UNet: a stride-2 stem, then one level per width, each halving the size.
+
+    widths: channels per level, from the stem's resolution (H/2) down.
+    blocks: 3x3 conv blocks per level, on the way down and on the way up.
+    """
+
+    widths: tuple[int, ...] = (32, 48, 64, 96)
+    blocks: int = 1
+
+
+@dataclass
+class KeypointHeadConfig:
+    """The 2D pose estimator: skeleton image -> J heatmaps at H/2 -> soft-argmax.
+
+    confidence_sigma: spread (normalized units) at which the heatmap half of the
+        confidence is 0.5: ``sigma^2 / (sigma^2 + variance)``.
+    """
+
+    widths: tuple[int, ...] = (32, 48, 64, 96)
+    blocks: int = 1
+    confidence_sigma: float = 0.05
+
+
+@dataclass
+class UpliftConfig:
+    """Martinez et al. 2017: linear(hidden), batch norm, ReLU, dropout, residual blocks."""
+
+    hidden: int = 1024
+    blocks: int = 2
+    dropout: float = 0.5
+    min_depth: float = 0.1  # metres: every joint is kept at least this far in front
+
+
+@dataclass
+class RendererConfig:
+    """The image renderer: appearance encoder + decoder conditioned on the skeleton image.
+
+    kind: ``"spade"`` (skeleton image modulates the decoder's normalization) or
+        ``"concat"`` (skeleton image concatenated at every scale, KeypointGAN style).
+    widths: appearance-encoder channels at H/2, H/4, H/8 (the decoder mirrors them).
+    render_from: which analytic skeleton image conditions it: from the reprojected
+        3D pose (the paper) or from the 2D keypoints.
+    """
+
+    kind: Literal["spade", "concat"] = "spade"
+    widths: tuple[int, ...] = (48, 96, 192)
+    render_from: Literal["3d", "2d"] = "3d"
+
+
+@dataclass
+class DiscriminatorConfig:
+    """pix2pixHD patch discriminators at scales 1, 1/2, 1/4 (num_scales of them)."""
+
+    width: int = 64
+    layers: int = 3
+    num_scales: int = 3
+
+
+@dataclass
+class ModelConfig:
+    """Everything that fixes the architecture of :class:`core.models.AbsPoseModel`.
+
+    skeleton: a built-in name (``"human"``, ``"quadruped"``), a YAML path, or the
+        skeleton as data (``Skeleton.to_dict()``).
+    layout: channel layout of the skeleton image (``"1ch"``, ``"3ch"``, ``"5ch"``, ...).
+    input_size: (H, W) of the images the model takes, and of its skeleton images.
+    gamma: sharpness of the skeleton image, Eq. 1 (normalized units).
+    fov_deg: horizontal field of view of the fixed perspective camera (paper: 62).
+    """
+
+    skeleton: str | dict[str, Any] = "human"
+    layout: str = "5ch"
+    input_size: tuple[int, int] = (128, 128)
+    gamma: float = 250.0
+    fov_deg: float = 62.0
+    encoder: UNetConfig = field(default_factory=UNetConfig)
+    keypoints: KeypointHeadConfig = field(default_factory=KeypointHeadConfig)
+    uplift: UpliftConfig = field(default_factory=UpliftConfig)
+    renderer: RendererConfig = field(default_factory=RendererConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        h, w = self.input_size
+        levels = max(len(self.encoder.widths), len(self.keypoints.widths),
+                     len(self.renderer.widths))
+        step = 2 ** levels
+        if h % step or w % step:
+            raise ConfigError(
+                f"input_size {tuple(self.input_size)} must be divisible by {step} "
+                f"(2 to the number of levels, {levels}), e.g. (128, 128)"
+            )
+        for name, widths in (("encoder.widths", self.encoder.widths),
+                             ("keypoints.widths", self.keypoints.widths),
+                             ("renderer.widths", self.renderer.widths)):
+            if not widths or any(int(c) <= 0 for c in widths):
+                raise ConfigError(f"{name}: expected positive channel counts, got {widths}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ModelConfig:
+        """A named configuration (``"default"``, ``"tiny"``, ``"small"``); keyword
+        arguments replace top-level fields, e.g. ``preset("tiny", layout="3ch")``."""
+        try:
+            data = PRESETS[name]
+        except KeyError:
+            raise ConfigError(
+                f"unknown model preset {name!r}; available: {', '.join(PRESETS)}"
+            ) from None
+        cfg = from_dict(cls, data)
+        return dataclasses.replace(cfg, **overrides) if overrides else cfg
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> ModelConfig:
+        """A very small model for tests: forward + backward of B=2 at 64 x 64 in well
+        under a second on a laptop CPU."""
+        return cls.preset("tiny", **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # Faster inference at the price of capacity; see docs/results/model.md.
+    "small": {
+        "encoder": {"widths": [24, 32, 48, 64]},
+        "keypoints": {"widths": [24, 32, 48, 64]},
+        "uplift": {"hidden": 512},
+        "renderer": {"widths": [32, 64, 128]},
+        "discriminator": {"width": 32},
+    },
+    "tiny": {
+        "input_size": [64, 64],
+        "encoder": {"widths": [8, 16, 16]},
+        "keypoints": {"widths": [8, 16, 16]},
+        "uplift": {"hidden": 64, "blocks": 1, "dropout": 0.0},
+        "renderer": {"widths": [8, 16, 16]},
+        "discriminator": {"width": 8, "layers": 2},
+    },
+}
