@@ -10,7 +10,7 @@ imported and nothing is ever downloaded. They are looked for at
 (``torch.hub.get_dir()/checkpoints``, i.e. ``$TORCH_HOME/hub/checkpoints``). Where they
 are absent, a fallback is used with a logged warning; which fallback is the default was
 decided by measurement on the reconstruction task (``benchmarks/renderer_choice.py
---losses``, docs/results/model.md).
+--losses``, docs/RESULTS.md).
 """
 
 from __future__ import annotations

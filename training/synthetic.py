@@ -321,7 +321,7 @@ class SyntheticStream:
         threads: torch CPU threads while drawing a batch (restored afterwards); None keeps
             the caller's setting; ``"auto"``: 1 on the CPU, None elsewhere. Why 1: the
             stream's many small, memory-bound ops ran 2 to 20 times faster with one
-            thread than with two on the shared 2-core CPU (docs/results/synthetic.md).
+            thread than with two on the shared 2-core CPU (docs/RESULTS.md).
     """
 
     def __init__(self, style: str | StyleConfig = "randomized",

@@ -142,7 +142,7 @@ class ModelConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    # Faster inference at the price of capacity; see docs/results/model.md.
+    # Faster inference at the price of capacity; see docs/RESULTS.md.
     "small": {
         "encoder": {"widths": [24, 32, 48, 64]},
         "keypoints": {"widths": [24, 32, 48, 64]},

@@ -12,7 +12,7 @@ conditioning the decoder on the skeleton image, chosen by ``kind``:
   normalization layer of residual decoder blocks (SPADE, Park et al. 2019).
 
 Both see the same information; ``benchmarks/renderer_choice.py`` compares them on a
-reconstruction task (docs/results/model.md) and the default follows that measurement.
+reconstruction task (docs/RESULTS.md) and the default follows that measurement.
 """
 
 from __future__ import annotations
