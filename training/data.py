@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import InputError
+from core.video import list_videos
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
@@ -45,8 +45,7 @@ def find_footage(paths: str | Path | Sequence[str | Path]) -> list[Path]:
         elif _is_image_sequence(p):
             found.append(p)
         else:
-            found += sorted(f for f in p.iterdir()
-                            if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+            found += list_videos(p)
             found += sorted(d for d in p.iterdir() if d.is_dir() and _is_image_sequence(d))
     return found
 
@@ -82,17 +81,11 @@ def read_frames(source: Path, stride: int = 1, max_frames: int | None = None
 
 
 def letterbox_square(frame: np.ndarray, size: int) -> np.ndarray:
-    """Fit the whole frame into a ``size`` x ``size`` square, centred, black bars."""
-    import cv2
+    """Fit the whole frame into a ``size`` x ``size`` square, centred, black bars: the
+    same letterbox (and anti-aliasing) as prediction uses (:mod:`core.crop`)."""
+    from core.crop import crop_frame, letterbox_transform
 
-    h, w = frame.shape[:2]
-    scale = size / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
-    out = np.zeros((size, size, 3), dtype=np.uint8)
-    y0, x0 = (size - nh) // 2, (size - nw) // 2
-    out[y0:y0 + nh, x0:x0 + nw] = resized
-    return out
+    return crop_frame(frame, letterbox_transform(frame.shape[:2], (size, size)))
 
 
 @dataclass

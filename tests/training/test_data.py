@@ -75,8 +75,10 @@ class TestLetterbox:
         frame = np.full((10, 40, 3), 200, np.uint8)
         out = letterbox_square(frame, 20)
         assert out.shape == (20, 20, 3)
-        rows = np.flatnonzero(out[:, 10, 0] > 0)
-        assert rows.tolist() == list(range(7, 12)) or rows.tolist() == list(range(8, 13))
+        # 10 rows scaled by 1/2 = 5 rows, centred in 20: rows 7.5 to 12.5 (half-covered
+        # pixels at both ends), the same exact mapping as prediction uses
+        column = out[:, 10, 0].astype(int).tolist()
+        assert column == [0] * 7 + [100, 200, 200, 200, 200, 100] + [0] * 7
 
 
 class TestPairs:
