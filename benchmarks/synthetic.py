@@ -108,9 +108,10 @@ def sheets(folder: Path, size: int = 128) -> list[Path]:
     """docs/images/synthetic_randomized.png: 3 rows of people and 1 of animals from the
     randomized stream; synthetic_target.png: the seven target subjects and a target dog,
     two frames each of two of their clips per slot (4 rows of 2 slots)."""
+    from core.io import write_png
     from core.skeleton import HUMAN, QUADRUPED
     from training.synthetic_target import TARGET_SUBJECTS
-    from training.synthetic_video import render_clip, write_png
+    from training.synthetic_video import render_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     people = SyntheticStream("randomized", "human", batch_size=24, size=(size, size), seed=1)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[IO]:
@@ -49,3 +51,15 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     with atomic_open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
     return Path(path)
+
+
+def write_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """Save an (H, W, 3) uint8 RGB picture as PNG, atomically."""
+    import cv2
+
+    from core.errors import InputError
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"{path}: could not encode the picture as PNG")
+    return atomic_write_bytes(path, buf.tobytes())

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from core.errors import InputError, ShapeError
-from core.io import atomic_write_bytes
+from core.io import write_png
 from core.skeleton import Skeleton
 from core.track import Track
 from core.video import VideoReader, VideoWriter
@@ -180,8 +180,5 @@ def render_overlay(video: str | Path, track: Track, video_out: str | Path | None
         written.append(writer.close())
     if sheet_out is not None and tiles:
         sheet = contact_sheet(tiles, columns=4, labels=labels)
-        ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise InputError(f"{sheet_out}: could not encode the contact sheet")
-        written.append(atomic_write_bytes(sheet_out, buf.tobytes()))
+        written.append(write_png(sheet_out, sheet))
     return written

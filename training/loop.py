@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from core.errors import AbsPoseError, InputError
-from core.io import atomic_open, atomic_write_text
+from core.io import atomic_write_text, write_png
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +98,7 @@ class RunDir:
 
     def save_snapshot(self, step: int, grid: np.ndarray) -> Path:
         """Write an (H, W, 3) uint8 RGB grid as snapshots/step_NNNNNN.png."""
-        import cv2
-
-        ok, buf = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise InputError("could not encode the snapshot as PNG")
-        path = self.snapshots / f"step_{step:06d}.png"
-        with atomic_open(path, "wb") as fh:
-            fh.write(buf.tobytes())
-        return path
+        return write_png(self.snapshots / f"step_{step:06d}.png", grid)
 
 
 def _to_float(v: Any) -> float:

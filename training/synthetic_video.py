@@ -38,7 +38,7 @@ import torch
 
 from core.camera import PerspectiveCamera
 from core.errors import InputError
-from core.io import atomic_open, atomic_write_bytes
+from core.io import atomic_open
 from core.skeleton import Skeleton
 from training.poses import generate_sequence
 from training.synthetic import (
@@ -247,12 +247,3 @@ def contact_sheet(clips: list[dict[str, np.ndarray]], columns: int = 8,
         rows.append(np.concatenate(tiles, 1))
     return np.concatenate(rows, 0)
 
-
-def write_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Save an RGB uint8 picture atomically."""
-    import cv2
-
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise InputError(f"cannot encode {path}")
-    return atomic_write_bytes(path, buf.tobytes())

@@ -45,11 +45,10 @@ def write_layout_pictures(skeleton, out: Path, size: int) -> list[Path]:
     """One PNG per layout: the rest pose seen slightly from the side, channel colours."""
     import math
 
-    import cv2
     import torch
 
     from core.camera import PerspectiveCamera, euler_to_matrix, forward_kinematics
-    from core.io import atomic_write_bytes
+    from core.io import write_png
     from core.skeleton_image import render_skeleton_image, skeleton_image_to_rgb
 
     j = skeleton.num_keypoints
@@ -70,8 +69,5 @@ def write_layout_pictures(skeleton, out: Path, size: int) -> list[Path]:
     for layout in skeleton.channel_layouts:
         img = render_skeleton_image(kp, skeleton, layout, (size, size))
         rgb = skeleton_image_to_rgb(img[0], skeleton.channel_colors(layout))
-        _, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        path = out / f"{skeleton.name}_{layout}.png"
-        atomic_write_bytes(path, buf.tobytes())
-        written.append(path)
+        written.append(write_png(out / f"{skeleton.name}_{layout}.png", rgb))
     return written

@@ -53,10 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from core.errors import InputError
+    from core.io import write_png
     from core.skeleton import load_skeleton
     from training.poses import activity_names
     from training.synthetic_target import TARGET_TEST
-    from training.synthetic_video import contact_sheet, render_clip, write_clip, write_png
+    from training.synthetic_video import contact_sheet, render_clip, write_clip
 
     if args.out is None:
         raise InputError("--out is required (the folder to write the clips to)")
