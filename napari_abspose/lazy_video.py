@@ -35,6 +35,40 @@ log = logging.getLogger(__name__)
 READ_AHEAD = 48  # frames: below this gap, grabbing forward beats a seek (keyframe + decode)
 
 
+def _frame_index(index: int, count: int) -> int:
+    """``index`` as 0..count-1 (negative counts from the end); IndexError outside."""
+    i = int(index)
+    if i < 0:
+        i += count
+    if not 0 <= i < count:
+        raise IndexError(f"frame {index} out of range for a video of {count} frames")
+    return i
+
+
+class _LRU:
+    """The last ``size`` arrays by frame index, read-only; the owner holds the lock."""
+
+    def __init__(self, size: int):
+        self.size = max(1, int(size))
+        self.items: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def get(self, i: int) -> np.ndarray | None:
+        hit = self.items.get(i)
+        if hit is not None:
+            self.items.move_to_end(i)
+        return hit
+
+    def put(self, i: int, value: np.ndarray) -> np.ndarray:
+        value.setflags(write=False)
+        self.items[i] = value
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
 class LazyVideo:
     """A read-only array-like view of a video file, shape (T, H, W, 3), dtype uint8.
 
@@ -60,8 +94,7 @@ class LazyVideo:
         h, w = reader.size
         n = frame_count or reader.stated_frame_count or reader.count_frames()
         self.shape: tuple[int, int, int, int] = (int(n), int(h), int(w), 3)
-        self.cache_size = max(1, int(cache_size))
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache = _LRU(cache_size)
         self._lock = threading.RLock()
         self._cap: cv2.VideoCapture | None = None
         self._pos = 0  # index of the frame the capture decodes next
@@ -87,24 +120,13 @@ class LazyVideo:
     # -- frames -----------------------------------------------------------------------
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` (negative counts from the end) as RGB uint8 (H, W, 3)."""
-        t = self.shape[0]
-        i = int(index)
-        if i < 0:
-            i += t
-        if not 0 <= i < t:
-            raise IndexError(f"frame {index} out of range for a video of {t} frames")
+        i = _frame_index(index, self.shape[0])
         with self._lock:
             hit = self._cache.get(i)
             if hit is not None:
-                self._cache.move_to_end(i)
                 self.stats["cached"] += 1
                 return hit
-            frame = self._decode(i)
-            frame.setflags(write=False)
-            self._cache[i] = frame
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-            return frame
+            return self._cache.put(i, self._decode(i))
 
     def _capture(self) -> cv2.VideoCapture:
         if self._cap is None:
@@ -205,31 +227,22 @@ class LazySkeletonImages:
         t, h, w = video.shape[:3]
         self.num_channels = int(predictor.model.num_channels)
         self.shape = (int(t), self.num_channels, int(h), int(w))
-        self.cache_size = max(1, int(cache_size))
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache = _LRU(cache_size)
         self._lock = threading.RLock()
 
     def frame(self, index: int) -> np.ndarray:
         """(C, H, W) float32 skeleton image of frame ``index`` in original pixels."""
-        t = self.shape[0]
-        i = int(index) + (t if int(index) < 0 else 0)
-        if not 0 <= i < t:
-            raise IndexError(f"frame {index} out of range for a video of {t} frames")
+        i = _frame_index(index, self.shape[0])
         with self._lock:
             hit = self._cache.get(i)
             if hit is not None:
-                self._cache.move_to_end(i)
                 return hit
             frame = np.asarray(self.video[i])[None]
             boxes = None
             if self.boxes is not None and i < len(self.boxes) and np.isfinite(self.boxes[i]).all():
                 boxes = self.boxes[i][None]
             image = self.predictor.skeleton_images(frame, boxes)[0].astype(np.float32)
-            image.setflags(write=False)
-            self._cache[i] = image
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-            return image
+            return self._cache.put(i, image)
 
     def channel(self, c: int) -> ChannelView:
         return ChannelView(self, c)
