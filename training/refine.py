@@ -26,10 +26,6 @@ class RefineProgress(Progress):
     """A :class:`training.stages.Progress` of the refinement; on the last item
     ``checkpoint`` is the refined model (model weights only, ready for load_model)."""
 
-    @property
-    def fraction(self) -> float:
-        return self.step / max(self.total, 1)
-
 
 def default_output(videos: Sequence[Path]) -> tuple[Path, Path]:
     """(run folder, final checkpoint) next to the first video, never over an existing

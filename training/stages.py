@@ -25,6 +25,7 @@ from torch import nn
 from core.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from core.config import to_dict
 from core.device import describe_device, resolve_device
+from core.io import atomic_write_bytes
 from core.models import AbsPoseModel, build_discriminators
 from training.config import TrainConfig
 from training.distributed import average_across_ranks, barrier, init_distributed
@@ -179,8 +180,8 @@ class Trainer:
             return None
         extra = self.state()
         last = save_checkpoint(self.run.last_checkpoint, self.model, extra)
-        if path is not None:
-            save_checkpoint(path, self.model, extra)
+        if path is not None:  # the same bytes, not a second serialisation
+            atomic_write_bytes(path, last.read_bytes())
         return last
 
     def restore(self) -> None:
