@@ -170,7 +170,7 @@ class Trainer:
             "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
             "rng": capture_rng_state(),
             "guard": self.guard.state_dict(),
-            "streams": {k: _stream_state(s) for k, s in self.streams.items()},
+            "streams": {k: s.state_dict() for k, s in self.streams.items()},
         }
 
     def save(self, path: Path | None = None) -> Path | None:
@@ -198,7 +198,7 @@ class Trainer:
         self.guard.load_state_dict(st["guard"])
         for k, s in self.streams.items():
             if k in st.get("streams", {}):
-                _load_stream_state(s, st["streams"][k])
+                s.load_state_dict(st["streams"][k])
         restore_rng_state(st["rng"])
         if self.run is not None:
             self.run.truncate_stats(self.step)
@@ -266,22 +266,6 @@ class Trainer:
             log.info("%s: stopped at step %d of %d; checkpoint %s", self.stage, self.step,
                      total, last)
         yield Progress(self.step, total, {}, 0.0, None, last)
-
-
-def _stream_state(stream: Any) -> dict[str, Any]:
-    """A data stream's position: its own state_dict, else its torch.Generator."""
-    if hasattr(stream, "state_dict"):
-        return stream.state_dict()
-    return {"generator": stream.generator.get_state(), "count": getattr(stream, "count", 0)}
-
-
-def _load_stream_state(stream: Any, state: dict[str, Any]) -> None:
-    if hasattr(stream, "load_state_dict"):
-        stream.load_state_dict(state)
-        return
-    stream.generator.set_state(state["generator"])
-    if hasattr(stream, "count"):
-        stream.count = state["count"]
 
 
 def run_to_end(progress: Iterator[Progress], desc: str, enabled: bool = True) -> Progress:
