@@ -10,6 +10,13 @@ on its own ("pretrain the individual components independently").
   perceptual loss and the image discriminator (adversarial + feature matching).
 
 The components only meet in the next stage, end to end on real footage.
+
+A component whose loss weights are all zero is not run at all, so the pose components
+and the renderer can be pretrained in separate runs (on a CPU the renderer costs four
+times the rest of a step)::
+
+    abspose pretrain --set pretrain.weights.perceptual=0 --set pretrain.weights.image_gan=0 \
+        --set pretrain.weights.image_feature_matching=0 --out pose
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import torch
 from torch import nn
 
 from core.camera import forward_kinematics, matrix_to_rotation_6d
+from core.errors import ConfigError
 from core.models import AbsPoseModel
 from core.skeleton_image import render_skeleton_image
 from training.config import TrainConfig
@@ -37,21 +45,40 @@ from training.snapshots import snapshot_grid
 from training.stages import Progress, Trainer
 from training.synthetic import SyntheticBatch, SyntheticStream
 
+COMPONENT_WEIGHTS = {
+    "encoder": ("synthetic_skeleton_image",),
+    "keypoints": ("synthetic_keypoints_2d",),
+    "uplift": ("synthetic_keypoints_3d", "synthetic_rotations"),
+    "renderer": ("perceptual", "image_gan", "image_feature_matching"),
+}
+
+
+def active_components(weights) -> tuple[str, ...]:
+    """The components with at least one non-zero loss weight."""
+    active = tuple(name for name, terms in COMPONENT_WEIGHTS.items()
+                   if any(getattr(weights, t) for t in terms))
+    if not active:
+        raise ConfigError("pretrain: every loss weight is zero, nothing would be trained; "
+                          "set at least one of " + ", ".join(
+                              t for terms in COMPONENT_WEIGHTS.values() for t in terms))
+    return active
+
 
 class ComponentNet(nn.Module):
-    """The four components run on their own inputs in one forward pass (so that
-    DistributedDataParallel sees one call per step)."""
+    """The active components run on their own inputs in one forward pass (so that
+    DistributedDataParallel sees one call per step); the others return None."""
 
-    def __init__(self, model: AbsPoseModel):
+    def __init__(self, model: AbsPoseModel, components: tuple[str, ...]):
         super().__init__()
         self.model = model
+        self.components = components
 
     def forward(self, image, appearance, skeleton_image, keypoints_in):
-        m = self.model
-        y = m.encoder(image)
-        p2d, _ = m.keypoint_head(skeleton_image)
-        p3d, rot = m.uplift(keypoints_in)
-        x_hat = m.renderer(skeleton_image, appearance)
+        m, on = self.model, self.components
+        y = m.encoder(image) if "encoder" in on else None
+        p2d = m.keypoint_head(skeleton_image)[0] if "keypoints" in on else None
+        p3d, rot = m.uplift(keypoints_in) if "uplift" in on else (None, None)
+        x_hat = m.renderer(skeleton_image, appearance) if "renderer" in on else None
         return y, p2d, p3d, rot, x_hat
 
 
@@ -65,13 +92,14 @@ def synthetic_targets(model: AbsPoseModel, batch: SyntheticBatch) -> dict[str, t
 
 
 def synthetic_stream(cfg: TrainConfig, model: AbsPoseModel, batch_size: int, device,
-                     seed: int) -> SyntheticStream:
+                     seed: int, with_appearance: bool = True) -> SyntheticStream:
     from training.synthetic import style_config
 
     style = style_config(cfg.synthetic.style, background_folder=cfg.synthetic.background_folder) \
         if cfg.synthetic.background_folder else cfg.synthetic.style
     return SyntheticStream(style, model.skeleton, batch_size, model.input_size, device,
-                           seed=seed, fov_deg=model.config.fov_deg)
+                           seed=seed, fov_deg=model.config.fov_deg,
+                           with_appearance=with_appearance)
 
 
 def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = None,
@@ -80,11 +108,16 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
     """Run the pretraining stage, yielding :class:`Progress` after every step."""
     tr = Trainer(cfg, "pretrain", out, init=init, resume=resume, stop=stop)
     s = tr.scfg
+    components = active_components(s.weights)
+    renderer_on = "renderer" in components
     tr.streams["synthetic"] = synthetic_stream(cfg, tr.model, s.batch_size, tr.device,
-                                               cfg.seed * 7919 + tr.dist.rank)
-    perceptual = PerceptualLoss(cfg.perceptual).to(tr.device)
-    net = tr.wrap(ComponentNet(tr.model))
+                                               cfg.seed * 7919 + tr.dist.rank,
+                                               with_appearance=renderer_on)
+    perceptual = PerceptualLoss(cfg.perceptual).to(tr.device) if renderer_on else None
+    net = tr.wrap(ComponentNet(tr.model, components),
+                  find_unused_parameters=len(components) < len(COMPONENT_WEIGHTS))
     d_img = tr.wrap(tr.discriminators["image"])
+    gan_on = renderer_on and bool(s.weights.image_gan or s.weights.image_feature_matching)
     last: dict[str, torch.Tensor] = {}
 
     def step(tr: Trainer) -> dict[str, float]:
@@ -93,26 +126,32 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
         noisy = b.keypoints_2d + s.uplift_noise * torch.randn_like(b.keypoints_2d)
         with tr.autocast():
             y, p2d, p3d, rot, x_hat = net(b.image, b.appearance, t["skeleton_image"], noisy)
-            terms = {
-                "synthetic_skeleton_image": skeleton_image_l2(y.float(), t["skeleton_image"]),
-                "synthetic_keypoints_2d": keypoints_2d_l2(p2d.float(), b.keypoints_2d),
-                "synthetic_keypoints_3d": keypoints_3d_l2(p3d.float(), b.keypoints_3d),
-                "synthetic_rotations": rotations_l2(rot.float(), t["rotations"]),
-                "perceptual": perceptual(b.image, x_hat.float()),
-            }
-            if s.weights.image_gan or s.weights.image_feature_matching:
+            terms = {}
+            if y is not None:
+                terms["synthetic_skeleton_image"] = skeleton_image_l2(y.float(),
+                                                                      t["skeleton_image"])
+            if p2d is not None:
+                terms["synthetic_keypoints_2d"] = keypoints_2d_l2(p2d.float(), b.keypoints_2d)
+            if p3d is not None:
+                terms["synthetic_keypoints_3d"] = keypoints_3d_l2(p3d.float(), b.keypoints_3d)
+                terms["synthetic_rotations"] = rotations_l2(rot.float(), t["rotations"])
+            if x_hat is not None:
+                terms["perceptual"] = perceptual(b.image, x_hat.float())
+            if gan_on:
                 gan, fm = generator_adversarial_losses(d_img, b.image, x_hat)
                 terms["image_gan"], terms["image_feature_matching"] = gan, fm
             loss_g = weighted_sum(terms, s.weights)
         tr.update(loss_g, tr.opt_g, tr.model.parameters())
         losses = {k: float(v.detach()) for k, v in terms.items()}
-        if s.weights.image_gan or s.weights.image_feature_matching:
+        if gan_on:
             with tr.autocast():
                 loss_d = tr.discriminator_step(d_img, b.image, x_hat)
             tr.update(loss_d, tr.opt_d, tr.discriminators.parameters())
             losses["image_disc"] = float(loss_d.detach())
-        last.update(image=b.image, y=y.detach(), y_true=t["skeleton_image"], x_hat=x_hat.detach(),
-                    p2d=p2d.detach())
+        last.update(image=b.image, y_true=t["skeleton_image"],
+                    y=(y if y is not None else t["skeleton_image"]).detach(),
+                    x_hat=x_hat.detach() if x_hat is not None else None,
+                    p2d=(p2d if p2d is not None else b.keypoints_2d).detach())
         return losses
 
     def snapshot(tr: Trainer):

@@ -112,14 +112,15 @@ class Trainer:
         self.amp = self.device.type == "cuda" and cfg.amp
 
     # -- building blocks -------------------------------------------------------------
-    def wrap(self, module: nn.Module) -> nn.Module:
+    def wrap(self, module: nn.Module, find_unused_parameters: bool = False) -> nn.Module:
         """DistributedDataParallel around ``module`` when running under torchrun."""
         if not self.dist.enabled:
             return module
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+        return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False,
+                                       find_unused_parameters=find_unused_parameters)
 
     def autocast(self):
         if self.amp:

@@ -69,6 +69,34 @@ class TestPretrain:
         assert ckpt["stage"] == "pretrain" and ckpt["step"] == 4
         assert load_model(pretrained).input_size == (64, 64)
 
+    def test_components_with_zero_weights_are_not_trained(self, tmp_path):
+        off = ["pretrain.weights.perceptual=0", "pretrain.weights.image_gan=0",
+               "pretrain.weights.image_feature_matching=0"]
+        cfg = load_config("tiny", [*off, "pretrain.steps=2"])
+        last = run_to_end(pretrain_iter(cfg, tmp_path / "pose"), "pretrain", enabled=False)
+        model = load_model(last.checkpoint)
+        torch.manual_seed(cfg.seed)
+        from core.models import AbsPoseModel
+
+        fresh = AbsPoseModel(model.config)
+        # the renderer never ran: its weights are still the initial ones, the encoder's moved
+        for name, p in model.renderer.state_dict().items():
+            assert torch.equal(p, fresh.renderer.state_dict()[name]), name
+        assert not all(torch.equal(p, q) for p, q in zip(model.encoder.parameters(),
+                                                         fresh.encoder.parameters(), strict=True))
+        rows = (tmp_path / "pose" / "stats.jsonl").read_text()
+        assert "perceptual" not in rows and "synthetic_keypoints_2d" in rows
+
+    def test_all_weights_zero_is_a_clear_error(self, tmp_path):
+        from core.errors import ConfigError
+
+        zero = [f"pretrain.weights.{w}=0" for w in (
+            "perceptual", "image_gan", "image_feature_matching", "synthetic_skeleton_image",
+            "synthetic_keypoints_2d", "synthetic_keypoints_3d", "synthetic_rotations")]
+        with pytest.raises(ConfigError, match="nothing would be trained"):
+            run_to_end(pretrain_iter(load_config("tiny", zero), tmp_path / "r"), "pretrain",
+                       enabled=False)
+
     def test_loss_falls_on_a_fixed_batch(self, tmp_path, monkeypatch):
         from training.synthetic import SyntheticStream
 

@@ -12,6 +12,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "refine",
     "predict",
+    "evaluate",
     "demo",
     "review",
 )

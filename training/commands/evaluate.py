@@ -1,0 +1,90 @@
+"""``abspose evaluate``: errors of a model on labelled clips (the paper's tables).
+
+Predicts every video of FOLDER that has labels next to it (``<name>.mp4`` +
+``<name>.npz``, as ``abspose synth`` writes them) and prints, per activity and overall:
+the mean keypoint error in pixels at 128 x 128 considering flips and ignoring them,
+the flip rate, PCK and, where the labels have 3D, the root-relative MPJPE in mm.
+What each number is exactly is in ``training/evaluate.py`` and docs/RESULTS.md::
+
+    abspose evaluate target_test --checkpoint model.pt --json results.json
+    abspose evaluate target_test --checkpoint model.pt --refined refined_runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="errors of a model on labelled clips",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", type=Path, metavar="FOLDER",
+                   help="videos with .npz labels next to them")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="model checkpoint (default: the shipped default model)")
+    p.add_argument("--refined", type=Path, default=None, nargs="?", const=Path(""),
+                   metavar="DIR",
+                   help="evaluate each clip with its own refined model: DIR/<name>/refined.pt "
+                        "(the folder `abspose refine --out DIR/<name>` writes) or, without "
+                        "DIR, <name>.refined.pt next to the video")
+    p.add_argument("--name", default=None, help="row name in the printed table")
+    p.add_argument("--json", type=Path, default=None, help="also write every number here")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--batch-size", type=int, default=64, help="frames per batch (default 64)")
+    p.set_defaults(func=run)
+
+
+def refined_path(video: Path, folder: Path | None) -> Path:
+    if folder is None or str(folder) in ("", "."):
+        return video.with_name(f"{video.stem}.refined.pt")
+    return folder / video.stem / "refined.pt"
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.checkpoint import load_model
+    from core.errors import InputError
+    from training.evaluate import (
+        ALL,
+        evaluate_folder,
+        find_labelled_clips,
+        format_table,
+        write_results,
+    )
+
+    clips = find_labelled_clips(args.folder)
+    if args.refined is not None:
+        lacking = [str(refined_path(v, args.refined)) for v, _ in clips
+                   if not refined_path(v, args.refined).is_file()]
+        if lacking:
+            raise InputError(f"no refined model for {len(lacking)} of {len(clips)} clips, e.g. "
+                             f"{lacking[0]}; refine each with `abspose refine VIDEO --out ...`")
+
+        def model_for(video: Path):
+            return load_model(refined_path(video, args.refined))
+    else:
+        model = load_model(args.checkpoint)
+
+        def model_for(video: Path):
+            return model
+
+    t0 = time.perf_counter()
+    results = evaluate_folder(args.folder, model_for, device=args.device,
+                              batch_size=args.batch_size)
+    results["seconds"] = time.perf_counter() - t0
+    results["checkpoint"] = str(args.refined if args.refined is not None else
+                                args.checkpoint or "default")
+    name = args.name or results["checkpoint"]
+    rows = {name: results["summary"]}
+    for title, metric in (("error in px at 128x128, ignoring flips", "error_ignore_flips"),
+                          ("error in px at 128x128, considering flips", "error_consider_flips")):
+        print(f"\n{title}\n" + format_table(rows, metric))
+    overall = results["summary"][ALL]
+    extra = ", ".join(f"{k} {v:.3f}" for k, v in overall.items()
+                      if k.startswith(("pck", "flip", "mpjpe")))
+    print(f"\n{overall['frames']} frames of {len(clips)} clips in {results['seconds']:.1f} s; "
+          f"{extra}")
+    if args.json is not None:
+        print(f"wrote {write_results(args.json, results)}")
+    return 0

@@ -1,0 +1,265 @@
+"""Accuracy of a model on labelled clips: the metrics of the paper's tables.
+
+What is computed (``docs/RESULTS.md`` quotes this):
+
+* **error (px)**: the mean over images and keypoints of the Euclidean distance between
+  the predicted and the labelled 2D keypoint, in pixels of a 128 x 128 image (errors
+  on a frame of side ``S`` are scaled by ``128 / S``, ``S`` the longer side, as the
+  letterbox to the model's input does). This is the metric behind the paper's "MSE in
+  pixel" (after Jakab et al. 2020): a mean distance, not a squared one. Every keypoint
+  counts, occluded ones included.
+* **considering flips** (plain): the error above, labels as they are.
+* **ignoring flips**: per image, the smaller of the error against the labels and the
+  error against the left/right-mirrored labels (names swapped, coordinates kept).
+* **flip rate**: the fraction of images where the mirrored labels fit better.
+* **PCK@t**: the fraction of keypoints within ``t`` pixels (at 128 x 128) of the label,
+  labels as they are.
+* **MPJPE (mm)**: root-relative 3D error, the mean over images and keypoints of the
+  distance between predicted and labelled 3D keypoints after subtracting each one's
+  root, where the labels have 3D (``keypoints_3d``, metres); no Procrustes alignment.
+
+Results are given per activity (the labels' per-frame ``activity``) and overall
+(the mean over all images, so longer activities weigh more).
+
+Labels are read from the ``.npz`` files ``abspose synth`` writes (the format is in
+``training/synthetic_video.py``); only ``keypoint_names`` and ``keypoints_2d`` are
+required, so other labelled data can be evaluated by writing those two arrays (plus
+``keypoints_3d`` and ``activity`` when known) next to each video. Keypoints are matched
+by name; labelled keypoints the model does not know are left out (and named).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import InputError
+from core.io import atomic_write_text
+from core.skeleton import Skeleton
+from core.video import VIDEO_EXTENSIONS
+
+log = logging.getLogger("abspose.evaluate")
+
+METRIC_SIZE = 128
+PCK_THRESHOLDS = (3.0, 6.0, 12.0)
+ALL = "all"
+
+
+@dataclass
+class Labels:
+    """The labels of one clip, keypoints matched to a skeleton by name.
+
+    keypoints_2d: (T, J, 2) pixels; keypoints_3d: (T, J, 3) metres or None; the J are
+    the skeleton's keypoints, NaN where the labels lack one. activity: (T,) str.
+    """
+
+    keypoints_2d: np.ndarray
+    keypoints_3d: np.ndarray | None
+    activity: np.ndarray
+    frame_size: tuple[int, int]
+    missing: list[str] = field(default_factory=list)
+
+
+def load_labels(path: str | Path, skeleton: Skeleton) -> Labels:
+    """Read a labels ``.npz`` and order its keypoints as ``skeleton``'s (by name)."""
+    path = Path(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read labels ({exc}); expected an .npz written by "
+                         "`abspose synth` or with keypoint_names and keypoints_2d") from None
+    for key in ("keypoint_names", "keypoints_2d"):
+        if key not in data:
+            raise InputError(f"{path}: no {key!r} in the labels; an .npz needs "
+                             "keypoint_names (J,) and keypoints_2d (T, J, 2)")
+    names = [str(n) for n in data["keypoint_names"]]
+    kp2 = np.asarray(data["keypoints_2d"], dtype=np.float64)
+    if kp2.ndim != 3 or kp2.shape[1:] != (len(names), 2):
+        raise InputError(f"{path}: keypoints_2d has shape {kp2.shape}, expected "
+                         f"(T, {len(names)}, 2) for its {len(names)} keypoint_names")
+    t = kp2.shape[0]
+    index = {n: i for i, n in enumerate(names)}
+    common = [k for k in skeleton.keypoints if k in index]
+    if not common:
+        raise InputError(f"{path}: none of its keypoints ({', '.join(names[:5])}, ...) is a "
+                         f"keypoint of the {skeleton.name!r} skeleton; rename them to match")
+    src = np.array([index.get(k, -1) for k in skeleton.keypoints])
+    out2 = np.full((t, skeleton.num_keypoints, 2), np.nan)
+    out2[:, src >= 0] = kp2[:, src[src >= 0]]
+    out3 = None
+    if "keypoints_3d" in data:
+        kp3 = np.asarray(data["keypoints_3d"], dtype=np.float64)
+        if kp3.shape != (t, len(names), 3):
+            raise InputError(f"{path}: keypoints_3d has shape {kp3.shape}, expected "
+                             f"({t}, {len(names)}, 3)")
+        out3 = np.full((t, skeleton.num_keypoints, 3), np.nan)
+        out3[:, src >= 0] = kp3[:, src[src >= 0]]
+    activity = np.asarray(data["activity"]).astype(str) if "activity" in data \
+        else np.full(t, path.stem.split("_", 1)[-1])
+    if activity.shape != (t,):
+        raise InputError(f"{path}: activity has shape {activity.shape}, expected ({t},)")
+    if "frame_size" in data:
+        size = tuple(int(v) for v in np.asarray(data["frame_size"]).reshape(-1)[:2])
+    else:
+        size = (0, 0)
+    extra = [n for n in names if n not in skeleton.keypoints]
+    if extra:
+        log.warning("%s: labelled keypoints the model does not have are left out: %s",
+                    path.name, ", ".join(extra))
+    return Labels(out2, out3, activity, size,
+                  missing=[k for k in skeleton.keypoints if k not in index])
+
+
+@dataclass
+class FrameErrors:
+    """Per-image errors of one clip (T images): mean 2D error against the labels and
+    against the mirrored labels (pixels at 128 x 128), per-keypoint errors (T, J), 3D."""
+
+    plain: np.ndarray
+    mirrored: np.ndarray
+    per_keypoint: np.ndarray
+    mpjpe: np.ndarray | None
+    activity: np.ndarray
+
+
+def frame_errors(pred_2d: np.ndarray, labels: Labels, skeleton: Skeleton,
+                 frame_size: Sequence[int], pred_3d: np.ndarray | None = None) -> FrameErrors:
+    """Errors of predictions (T, J, 2) pixels (and (T, J, 3) metres) against ``labels``.
+
+    Keypoints whose mirror partner is not labelled are left out of both 2D forms, so
+    plain and mirrored errors average over the same keypoints."""
+    gt = labels.keypoints_2d
+    pred_2d = np.asarray(pred_2d, dtype=np.float64)
+    if pred_2d.shape != gt.shape:
+        raise InputError(f"predictions have shape {pred_2d.shape}, the labels {gt.shape}: "
+                         "the video and its labels must have the same number of frames")
+    scale = METRIC_SIZE / float(max(frame_size))
+    perm = skeleton.mirror_permutation
+    labelled = ~np.isnan(gt).any(axis=(0, 2))
+    usable = labelled & labelled[perm]
+    if not usable.any():
+        raise InputError("no labelled keypoint has its left/right partner labelled")
+    d = np.linalg.norm(pred_2d - gt, axis=-1) * scale
+    dm = np.linalg.norm(pred_2d - gt[:, perm], axis=-1) * scale
+    mpjpe = None
+    if pred_3d is not None and labels.keypoints_3d is not None:
+        root = skeleton.parents.index(-1)
+        p = np.asarray(pred_3d, dtype=np.float64)
+        g = labels.keypoints_3d
+        rel = (p - p[:, root:root + 1]) - (g - g[:, root:root + 1])
+        e3 = np.linalg.norm(rel, axis=-1) * 1000.0
+        ok = ~np.isnan(e3).any(axis=0)
+        ok[root] = False
+        mpjpe = e3[:, ok].mean(axis=1) if ok.any() else None
+    return FrameErrors(plain=d[:, usable].mean(axis=1), mirrored=dm[:, usable].mean(axis=1),
+                       per_keypoint=d[:, usable], mpjpe=mpjpe, activity=labels.activity)
+
+
+def summarize(errors: Iterable[FrameErrors], thresholds: Sequence[float] = PCK_THRESHOLDS
+              ) -> dict[str, dict[str, float]]:
+    """{activity or "all": {metric: value}}: the numbers of one table row."""
+    errors = list(errors)
+    if not errors:
+        raise InputError("nothing to summarize: no clip was evaluated")
+    plain = np.concatenate([e.plain for e in errors])
+    mirrored = np.concatenate([e.mirrored for e in errors])
+    activity = np.concatenate([e.activity for e in errors])
+    per_kp = [e.per_keypoint for e in errors]
+    has_3d = all(e.mpjpe is not None for e in errors)
+    mpjpe = np.concatenate([e.mpjpe for e in errors]) if has_3d else None
+    # PCK per image: the fraction of its keypoints within t (keypoint sets may differ)
+    pck = {t: np.concatenate([(k <= t).mean(axis=1) for k in per_kp]) for t in thresholds}
+    out: dict[str, dict[str, float]] = {}
+    groups = [(ALL, np.ones(len(plain), bool))] + [(a, activity == a)
+                                                     for a in sorted(set(activity))]
+    for name, sel in groups:
+        row = {
+            "frames": int(sel.sum()),
+            "error_consider_flips": float(plain[sel].mean()),
+            "error_ignore_flips": float(np.minimum(plain, mirrored)[sel].mean()),
+            "flip_rate": float((mirrored < plain)[sel].mean()),
+        }
+        for t in thresholds:
+            row[f"pck@{t:g}"] = float(pck[t][sel].mean())
+        if mpjpe is not None:
+            row["mpjpe_mm"] = float(mpjpe[sel].mean())
+        out[name] = row
+    return out
+
+
+def find_labelled_clips(folder: str | Path) -> list[tuple[Path, Path]]:
+    """(video, labels) pairs in ``folder``: every ``<stem>.npz`` with a ``<stem>`` video."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder; give the folder `abspose synth` wrote "
+                         "(videos with .npz labels next to them)")
+    pairs = []
+    for npz in sorted(folder.glob("*.npz")):
+        videos = [npz.with_suffix(s) for s in sorted(VIDEO_EXTENSIONS)
+                  if npz.with_suffix(s).exists()]
+        if videos:
+            pairs.append((videos[0], npz))
+    if not pairs:
+        raise InputError(f"{folder}: no video with labels next to it (<name>.mp4 + "
+                         "<name>.npz); write a benchmark with `abspose synth --out`")
+    return pairs
+
+
+def evaluate_folder(folder: str | Path, model_for: Callable[[Path], Any], device: str = "auto",
+                    batch_size: int = 64, thresholds: Sequence[float] = PCK_THRESHOLDS,
+                    progress: bool = False) -> dict[str, Any]:
+    """Predict every labelled clip of ``folder`` and summarize.
+
+    Args:
+        model_for: video path -> the model to predict it with (the same model for all,
+            or each clip's own refined model).
+    Returns:
+        ``{"summary": {activity: metrics}, "clips": {name: metrics of that clip}}``.
+    """
+    from core.predict import Predictor
+
+    errors, clips = [], {}
+    for video, npz in find_labelled_clips(folder):
+        model = model_for(video)
+        labels = load_labels(npz, model.skeleton)
+        track = Predictor(model, device=device, batch_size=batch_size,
+                          progress=progress).predict_video(video)
+        if labels.frame_size != (0, 0) and tuple(track.frame_size) != labels.frame_size:
+            raise InputError(f"{video}: frames are {track.frame_size}, its labels say "
+                             f"{labels.frame_size}")
+        pred3d = track.keypoints_3d if labels.keypoints_3d is not None else None
+        fe = frame_errors(track.keypoints, labels, model.skeleton, track.frame_size, pred3d)
+        errors.append(fe)
+        clips[video.stem] = summarize([fe], thresholds)[ALL]
+    return {"summary": summarize(errors, thresholds), "clips": clips}
+
+
+def format_table(rows: dict[str, dict[str, dict[str, float]]], metric: str,
+                 digits: int = 2) -> str:
+    """A Markdown table: one row per model (``rows`` name -> summary), one column per
+    activity and the overall mean, cells the ``metric``."""
+    activities = sorted({a for s in rows.values() for a in s if a != ALL})
+    head = "| model | " + " | ".join([*activities, ALL]) + " |"
+    sep = "|---|" + "---:|" * (len(activities) + 1)
+    lines = [head, sep]
+    for name, summary in rows.items():
+        cells = []
+        for a in [*activities, ALL]:
+            v = summary.get(a, {}).get(metric, math.nan)
+            cells.append("—" if math.isnan(v) else f"{v:.{digits}f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_results(path: str | Path, results: dict[str, Any]) -> Path:
+    """Write results as JSON, atomically."""
+    path = Path(path)
+    atomic_write_text(path, json.dumps(results, indent=1, sort_keys=True) + "\n")
+    return path
