@@ -12,8 +12,9 @@ flips) in Markdown. Every command's output lands in RUNS; a row whose results ex
 not run again, so an interrupted run continues where it stopped.
 
 Rows: synthetic-only 5ch (pretraining alone); Ours 1ch/3ch/5ch (pretraining, then
-unsupervised training on the train subjects' videos); Ours Refined 1ch/3ch/5ch (each
-test video refined on its own, from Ours); No-Synth 5ch (unsupervised training from
+unsupervised training on the train subjects' videos); Ours Refined 1ch/3ch/5ch (Ours
+refined on each test subject's videos, one refinement per subject rather than per video
+as in the paper, to fit a CPU); No-Synth 5ch (unsupervised training from
 random weights without any synthetic supervision), unrefined and refined (refinement
 without synthetic supervision either).
 """
@@ -49,6 +50,11 @@ class Runner:
     def abspose(self, key: str, *args: str, done: Path) -> Path:
         """Run one ``abspose`` command unless ``done`` exists; record its wall time."""
         if done.exists():
+            if key not in self.times and (done.parent / "config.yaml").exists():
+                # run outside this script (or before it recorded): first to last file
+                self.times[key] = done.stat().st_mtime - (done.parent / "config.yaml").stat(
+                ).st_mtime
+                self.times_path.write_text(json.dumps(self.times, indent=1))
             return done
         cmd = [sys.executable, "-m", "training.cli", *args]
         print(f"[{time.strftime('%H:%M:%S')}] {key}: abspose {' '.join(args)}", flush=True)
@@ -75,14 +81,25 @@ class Runner:
         return json.loads(out.read_text())
 
     def refine_all(self, key: str, ckpt: Path, test: Path, sets: list[str]) -> Path:
+        """Refine on each test subject's videos (all its clips at once), then point every
+        clip's ``<clip>/refined.pt`` (what ``abspose evaluate --refined`` reads) at its
+        subject's refined model."""
         folder = self.work / f"refined_{key}"
+        subjects: dict[str, list[Path]] = {}
         for video in sorted(test.glob("*.mp4")):
-            run = folder / video.stem
-            args = ["refine", str(video), "--from", str(ckpt), "--config", str(self.config),
-                    "--out", str(run), "--device", "cpu", "--no-progress"]
+            subjects.setdefault(video.stem.split("_", 1)[0], []).append(video)
+        for subject, videos in subjects.items():
+            run = folder / f"subject_{subject}"
+            args = ["refine", *map(str, videos), "--from", str(ckpt), "--config",
+                    str(self.config), "--out", str(run), "--device", "cpu", "--no-progress"]
             for s in [*self.extra, f"threads={self.threads}", *sets]:
                 args += ["--set", s]
-            self.abspose(f"refine {key} {video.stem}", *args, done=run / "refined.pt")
+            self.abspose(f"refine {key} {subject}", *args, done=run / "refined.pt")
+            for video in videos:
+                link = folder / video.stem / "refined.pt"
+                link.parent.mkdir(parents=True, exist_ok=True)
+                if not link.exists():
+                    link.symlink_to(run / "refined.pt")
         return folder
 
 
