@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show full tracebacks instead of one-line errors")
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"training.commands.{name}").add_parser(sub)
+        importlib.import_module(f"training.commands.{name.replace('-', '_')}").add_parser(sub)
     return parser
 
 

@@ -248,3 +248,19 @@ def _ddp_rank_main(rank: int, world: int, port: int, folder: str) -> None:
     params = {k: v.detach().clone() for k, v in created[0].model.named_parameters()}
     torch.save(params, Path(folder) / f"weights{rank}.pt")
     shutdown_distributed()
+
+
+def test_export_model_writes_the_model_alone(pretrained, tmp_path, capsys):
+    from training.cli import main
+
+    out = tmp_path / "model.pt"
+    assert main(["export-model", str(pretrained), str(out), "--half"]) == 0
+    assert "float16" in capsys.readouterr().out
+    assert out.stat().st_size < pretrained.stat().st_size / 3  # no optimizer, half weights
+    a, b = load_model(pretrained).eval(), load_model(out).eval()
+    x = torch.rand(2, 3, *a.input_size)
+    with torch.no_grad():
+        pa, pb = a.predict(x), b.predict(x)
+    assert torch.allclose(pa.keypoints, pb.keypoints, atol=2e-2)
+    assert main(["export-model", str(pretrained), str(out)]) == 2  # exists: not replaced
+    assert "--overwrite" in capsys.readouterr().err

@@ -13,6 +13,7 @@ COMMANDS: tuple[str, ...] = (
     "refine",
     "predict",
     "evaluate",
+    "export-model",
     "demo",
     "review",
 )
