@@ -183,6 +183,7 @@ class TestDemo:
         assert "sample.mp4: 10 frames" in out
         assert "error against the clip's labels (10 frames)" in out
         assert "MPJPE" in out and "PCK@0.1" in out and "left/right" in out
+        assert "px at 128x128 considering flips" in out
         assert run(args, capsys)[0] == 0  # a second demo replaces the first one's files
 
     def test_missing_model_and_clip_named_in_one_line(self, tmp_path, capsys, monkeypatch):

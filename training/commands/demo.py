@@ -79,7 +79,21 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     track = predict_one(predictor, clip, args.out, list(FORMATS), overlay=True, overwrite=True)
     print(format_errors(label_errors(track, labels, predictor.skeleton)))
+    print(benchmark_line(track, labels_path, predictor.skeleton))
     return 0
+
+
+def benchmark_line(track, labels_path: Path, skeleton) -> str:
+    """The clip's error in the benchmark's metric (``abspose evaluate``, docs/RESULTS.md)."""
+    from training import evaluate
+
+    labels = evaluate.load_labels(labels_path, skeleton)
+    n = min(len(track), len(labels.keypoints_2d))
+    labels.keypoints_2d, labels.activity = labels.keypoints_2d[:n], labels.activity[:n]
+    fe = evaluate.frame_errors(track.keypoints[:n], labels, skeleton, track.frame_size)
+    s = evaluate.summarize([fe])[evaluate.ALL]
+    return (f"  benchmark    {s['error_consider_flips']:.2f} px at 128x128 considering flips, "
+            f"{s['error_ignore_flips']:.2f} ignoring them (as `abspose evaluate` reports)")
 
 
 def load_labels(path: Path) -> dict:
