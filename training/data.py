@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import InputError
-from core.video import list_videos
+from core.video import VIDEO_EXTENSIONS, list_videos
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 def find_footage(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     """Videos and image-sequence folders under the given files and folders, sorted.
 
-    A folder that directly holds image files is one image sequence; otherwise its videos
-    and sub-folders are searched (one level of sub-folders for sequences).
+    A folder that directly holds image files and no video is one image sequence;
+    otherwise its videos and sub-folders are searched (one level of sub-folders for
+    sequences), and loose pictures next to videos (a contact sheet) are not footage.
     """
     if isinstance(paths, str | Path):
         paths = [paths]
@@ -51,7 +52,10 @@ def find_footage(paths: str | Path | Sequence[str | Path]) -> list[Path]:
 
 
 def _is_image_sequence(folder: Path) -> bool:
-    return folder.is_dir() and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in folder.iterdir())
+    if not folder.is_dir():
+        return False
+    suffixes = {f.suffix.lower() for f in folder.iterdir() if f.is_file()}
+    return bool(suffixes & set(IMAGE_EXTENSIONS)) and not suffixes & set(VIDEO_EXTENSIONS)
 
 
 def read_frames(source: Path, stride: int = 1, max_frames: int | None = None

@@ -46,6 +46,12 @@ class TestFindFootage:
         names = [p.name for p in find_footage(footage)]
         assert names == ["a.mp4", "b.avi", "broken.mp4", "seq"]
 
+    def test_a_picture_next_to_videos_is_not_a_sequence(self, footage):
+        """`abspose synth` writes contact_sheet.png beside its clips."""
+        cv2.imwrite(str(footage / "contact_sheet.png"), numbered_frames(1)[0])
+        names = [p.name for p in find_footage(footage)]
+        assert names == ["a.mp4", "b.avi", "broken.mp4", "seq"]
+
     def test_missing(self, tmp_path):
         with pytest.raises(InputError, match="does not exist"):
             find_footage(tmp_path / "nope")
