@@ -157,7 +157,8 @@ def main(argv=None) -> int:
     for title, metric in (("Table 1: error (px at 128x128) ignoring flips", "error_ignore_flips"),
                           ("Table 2: error (px at 128x128) considering flips",
                            "error_consider_flips"),
-                          ("flip rate", "flip_rate"), ("PCK@6px", "pck@6"),
+                          ("flip rate", "flip_rate"), ("clear flip rate", "flip_rate_clear"),
+                          ("PCK@6px", "pck@6"),
                           ("MPJPE (mm)", "mpjpe_mm")):
         print(f"\n{title}\n" + format_table(rows, metric, digits=3 if "rate" in title or
                                             "PCK" in title else 2))

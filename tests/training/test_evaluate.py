@@ -67,12 +67,26 @@ class TestMetrics:
         fe = frame_errors(pred, labels, HUMAN, (128, 128))
         s = summarize([fe])[ALL]
         assert s["error_ignore_flips"] == pytest.approx(0)
-        assert s["flip_rate"] == pytest.approx(0.5)
+        assert s["flip_rate"] == pytest.approx(0.5) and s["flip_rate_clear"] == pytest.approx(0.5)
         per_image = np.mean([np.linalg.norm(gt[0, HUMAN.mirror_permutation[j]] - gt[0, j])
                              for j in range(J)])
         assert fe.plain[0] == pytest.approx(per_image)
         assert s["error_consider_flips"] == pytest.approx(
             (fe.plain[0] + fe.plain[1]) / 4)
+
+    def test_a_near_tie_is_not_a_clear_flip(self, tmp_path):
+        """Left and right 1 px apart (a side view): the prediction is slightly nearer
+        the mirrored labels, which counts in the flip rate but is no clear flip."""
+        gt = pose(t=2)
+        for a, b in HUMAN.left_right:
+            gt[:, a] = gt[:, b] + [1.0, 0.0]
+        pred = gt.copy()
+        for a, b in HUMAN.left_right:
+            pred[:, a] = gt[:, b] + [0.4, 0.0]
+            pred[:, b] = gt[:, a] - [0.4, 0.0]
+        labels = load_labels(write_labels(tmp_path / "a.npz", gt), HUMAN)
+        s = summarize([frame_errors(pred, labels, HUMAN, (128, 128))])[ALL]
+        assert s["flip_rate"] == 1.0 and s["flip_rate_clear"] == 0.0
 
     def test_mpjpe_is_root_relative_in_mm(self, tmp_path):
         gt3 = np.random.default_rng(2).normal(size=(2, J, 3))
