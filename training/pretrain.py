@@ -82,24 +82,30 @@ class ComponentNet(nn.Module):
         return y, p2d, p3d, rot, x_hat
 
 
-def synthetic_targets(model: AbsPoseModel, batch: SyntheticBatch) -> dict[str, torch.Tensor]:
+def synthetic_targets(model: AbsPoseModel, batch: SyntheticBatch, skeleton_image: bool = True
+                      ) -> dict[str, torch.Tensor]:
     """What the supervised losses compare to: the analytic skeleton image of the true
-    keypoints, and the true joints' global orientations in the camera frame (6D)."""
-    y_true = render_skeleton_image(batch.keypoints_2d, model.skeleton, model.layout,
-                                   model.input_size, model.config.gamma)
+    keypoints (unless ``skeleton_image`` is False), and the true joints' global
+    orientations in the camera frame (6D)."""
     _, glob = forward_kinematics(model.skeleton, batch.rotations, batch.bone_lengths)
-    return {"skeleton_image": y_true, "rotations": matrix_to_rotation_6d(glob)}
+    out = {"rotations": matrix_to_rotation_6d(glob)}
+    if skeleton_image:
+        out["skeleton_image"] = render_skeleton_image(batch.keypoints_2d, model.skeleton,
+                                                      model.layout, model.input_size,
+                                                      model.config.gamma)
+    return out
 
 
 def synthetic_stream(cfg: TrainConfig, model: AbsPoseModel, batch_size: int, device,
-                     seed: int, with_appearance: bool = True) -> SyntheticStream:
+                     seed: int, with_appearance: bool = True, images: bool = True
+                     ) -> SyntheticStream:
     from training.synthetic import style_config
 
     style = style_config(cfg.synthetic.style, background_folder=cfg.synthetic.background_folder) \
         if cfg.synthetic.background_folder else cfg.synthetic.style
     return SyntheticStream(style, model.skeleton, batch_size, model.input_size, device,
                            seed=seed, fov_deg=model.config.fov_deg,
-                           with_appearance=with_appearance)
+                           with_appearance=with_appearance, images=images)
 
 
 def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = None,
@@ -110,9 +116,10 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
     s = tr.scfg
     components = active_components(s.weights)
     renderer_on = "renderer" in components
+    images = components != ("uplift",)  # the uplift alone needs poses, not pictures
     tr.streams["synthetic"] = synthetic_stream(cfg, tr.model, s.batch_size, tr.device,
                                                cfg.seed * 7919 + tr.dist.rank,
-                                               with_appearance=renderer_on)
+                                               with_appearance=renderer_on, images=images)
     perceptual = PerceptualLoss(cfg.perceptual).to(tr.device) if renderer_on else None
     net = tr.wrap(ComponentNet(tr.model, components),
                   find_unused_parameters=len(components) < len(COMPONENT_WEIGHTS))
@@ -122,10 +129,10 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
 
     def step(tr: Trainer) -> dict[str, float]:
         b = tr.streams["synthetic"].next()
-        t = synthetic_targets(tr.model, b)
+        t = synthetic_targets(tr.model, b, skeleton_image=images)
         noisy = b.keypoints_2d + s.uplift_noise * torch.randn_like(b.keypoints_2d)
         with tr.autocast():
-            y, p2d, p3d, rot, x_hat = net(b.image, b.appearance, t["skeleton_image"], noisy)
+            y, p2d, p3d, rot, x_hat = net(b.image, b.appearance, t.get("skeleton_image"), noisy)
             terms = {}
             if y is not None:
                 terms["synthetic_skeleton_image"] = skeleton_image_l2(y.float(),
@@ -148,13 +155,16 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
                 loss_d = tr.discriminator_step(d_img, b.image, x_hat)
             tr.update(loss_d, tr.opt_d, tr.discriminators.parameters())
             losses["image_disc"] = float(loss_d.detach())
-        last.update(image=b.image, y_true=t["skeleton_image"],
-                    y=(y if y is not None else t["skeleton_image"]).detach(),
-                    x_hat=x_hat.detach() if x_hat is not None else None,
-                    p2d=(p2d if p2d is not None else b.keypoints_2d).detach())
+        if images:
+            last.update(image=b.image, y_true=t["skeleton_image"],
+                        y=(y if y is not None else t["skeleton_image"]).detach(),
+                        x_hat=x_hat.detach() if x_hat is not None else None,
+                        p2d=(p2d if p2d is not None else b.keypoints_2d).detach())
         return losses
 
     def snapshot(tr: Trainer):
+        if not images:
+            return None  # nothing to picture: the uplift alone sees no images
         m = tr.model
         return snapshot_grid(m.skeleton, m.layout, last["image"], last["y"], last["y_true"],
                              last["x_hat"], last["p2d"])

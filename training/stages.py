@@ -254,7 +254,8 @@ class Trainer:
                 if snapshot_fn is not None and self.dist.is_main and (
                         self.step % s.snapshot_every == 0 or self.step == total):
                     preview = snapshot_fn(self)
-                    self.run.save_snapshot(self.step, preview)
+                    if preview is not None:
+                        self.run.save_snapshot(self.step, preview)
                 stopping = interrupt.requested or (self.stop is not None and self.stop())
                 if self.step % s.checkpoint_every == 0 and not stopping:
                     self.save(self.run.checkpoint_path(self.step) if self.run else None)

@@ -316,6 +316,9 @@ class SyntheticStream:
         pose_source: anything with ``sample(batch, seed, device) -> PoseBatch`` (default:
             the procedural activities of the style).
         with_appearance: also render the appearance partner of every sample.
+        images: False draws no pictures at all, only the labels (``image`` is then an
+            empty (B, 3, 0, 0) tensor, ``visibility`` all True, ``part_mask`` empty):
+            a hundred times faster, for what needs only poses and cameras (the uplift).
         fov_deg: the camera's horizontal field of view.
         subjects: for ``target``, the identities to draw (default: the training subjects).
         threads: torch CPU threads while drawing a batch (restored afterwards); None keeps
@@ -329,7 +332,7 @@ class SyntheticStream:
                  size: tuple[int, int] = (128, 128), device: torch.device | str = "cpu",
                  seed: int = 0, pose_source: Any = None, with_appearance: bool = True,
                  fov_deg: float = 62.0, subjects: list[str] | None = None,
-                 threads: int | str | None = "auto"):
+                 threads: int | str | None = "auto", images: bool = True):
         if batch_size <= 0:
             raise InputError(f"batch_size must be positive, got {batch_size}")
         self.style_name = style if isinstance(style, str) else "custom"
@@ -340,7 +343,8 @@ class SyntheticStream:
         self.size = self.camera.size
         self.device = torch.device(device)
         self.generator = torch.Generator().manual_seed(int(seed))
-        self.with_appearance = with_appearance
+        self.with_appearance = with_appearance and images
+        self.images = images
         self.pose_source = pose_source or PoseBank(
             self.skeleton, self.style.activities, self.style.limbs,
             seed=int(torch.randint(0, 2**62, (1,), generator=self.generator)))
@@ -354,6 +358,8 @@ class SyntheticStream:
         else:
             self.world = None
             self.body = body_model(self.skeleton)
+        if not images and self.world is not None:
+            raise InputError("images=False is available for the randomized style only")
         self.threads = (1 if self.device.type == "cpu" else None) if threads == "auto" else threads
         self.count = 0
 

@@ -9,10 +9,11 @@ from collections.abc import Callable
 
 import torch
 
-from core.camera import pixel_to_normalized
+from core.camera import forward_kinematics, pixel_to_normalized
 from training.poses import PoseBatch
 from training.synthetic import (
     CameraPose,
+    RenderOutput,
     SyntheticBatch,
     camera_rotation,
     frame_subject,
@@ -70,7 +71,30 @@ def draw_batch(stream) -> SyntheticBatch:
     partners = (stream.pose_source.sample(bsz, g, "cpu", bone_lengths=poses.bone_lengths)
                 if stream.with_appearance else None)
     app, env, cams, subject, env_id = _randomized(stream, poses, partners or poses)
+    if not stream.images:
+        return labels_only(stream, poses, cams[0], subject, env_id)
     return render_pair(stream, poses, partners, app, env, cams, subject, env_id)
+
+
+def labels_only(stream, poses: PoseBatch, cam: CameraPose, subject: torch.Tensor,
+                env_id: torch.Tensor) -> SyntheticBatch:
+    """The labels :func:`render_pair` would give, without drawing: keypoints in the
+    camera frame and projected, the root's rotation in the camera frame."""
+    dev, bsz = stream.device, len(poses)
+    skeleton = stream.skeleton
+    root = skeleton.parents.index(-1)
+    poses = poses.to(dev)
+    _, glob = forward_kinematics(skeleton, poses.rotations, poses.bone_lengths,
+                                 poses.joints[:, root])
+    rot = cam.rot.to(dev)
+    kp3 = (rot[:, None] @ (poses.joints - cam.target.to(dev)[:, None])[..., None])[..., 0] + \
+        cam.shift.to(dev)[:, None]
+    px = stream.camera.project(kp3)
+    out = RenderOutput(torch.empty(bsz, 3, 0, 0, device=dev), kp3, px,
+                       torch.ones(kp3.shape[:2], dtype=torch.bool, device=dev),
+                       torch.empty(bsz, 0, 0, dtype=torch.int16, device=dev),
+                       rot @ glob[:, root])
+    return to_batch(skeleton, stream.camera, poses, out, subject, env_id, stream.body.names)
 
 
 CHUNK = 64  # images per render call: larger calls were slower per image on the CPU

@@ -87,6 +87,24 @@ class TestPretrain:
         rows = (tmp_path / "pose" / "stats.jsonl").read_text()
         assert "perceptual" not in rows and "synthetic_keypoints_2d" in rows
 
+    def test_the_uplift_alone_needs_no_images(self, tmp_path, monkeypatch):
+        import training.synthetic as synthetic
+
+        def no_drawing(*args, **kwargs):
+            raise AssertionError("an image was drawn")
+
+        monkeypatch.setattr(synthetic, "render", no_drawing)
+        monkeypatch.setattr("training.synthetic_sampling.render", no_drawing)
+        off = [f"pretrain.weights.{w}=0" for w in (
+            "perceptual", "image_gan", "image_feature_matching", "synthetic_skeleton_image",
+            "synthetic_keypoints_2d")]
+        cfg = load_config("tiny", [*off, "pretrain.steps=2", "pretrain.batch_size=64"])
+        last = run_to_end(pretrain_iter(cfg, tmp_path / "up"), "pretrain", enabled=False)
+        assert last.checkpoint.exists()
+        assert not list((tmp_path / "up" / "snapshots").glob("*.png"))
+        rows = (tmp_path / "up" / "stats.jsonl").read_text()
+        assert "synthetic_keypoints_3d" in rows and "synthetic_keypoints_2d" not in rows
+
     def test_all_weights_zero_is_a_clear_error(self, tmp_path):
         from core.errors import ConfigError
 

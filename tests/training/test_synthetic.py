@@ -122,6 +122,18 @@ class TestRandomized:
         b = next(iter(s))
         assert b.appearance is None and b.image.shape == (2, 3, 32, 32)
 
+    def test_labels_only_match_the_rendered_labels(self):
+        drawn = SyntheticStream("randomized", "human", batch_size=3, size=(32, 32), seed=5,
+                                with_appearance=False).next()
+        bare = SyntheticStream("randomized", "human", batch_size=3, size=(32, 32), seed=5,
+                               images=False).next()
+        assert bare.image.numel() == 0 and bare.appearance is None
+        for key in ("keypoints_2d", "keypoints_px", "keypoints_3d", "rotations",
+                    "bone_lengths", "intrinsics"):
+            torch.testing.assert_close(getattr(bare, key), getattr(drawn, key), msg=key)
+        with pytest.raises(InputError, match="randomized style only"):
+            SyntheticStream("target", "human", images=False)
+
     def test_bad_arguments(self):
         with pytest.raises(InputError, match="unknown style"):
             SyntheticStream("cartoon", "human")
