@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def benchmark_line(track, labels_path: Path, skeleton) -> str:
-    """The clip's error in the benchmark's metric (``abspose evaluate``, docs/RESULTS.md)."""
+    """Left/right flips and the clip's error in the benchmark's metric (``abspose
+    evaluate``, docs/RESULTS.md)."""
     from training import evaluate
 
     labels = evaluate.load_labels(labels_path, skeleton)
@@ -92,7 +93,9 @@ def benchmark_line(track, labels_path: Path, skeleton) -> str:
     labels.keypoints_2d, labels.activity = labels.keypoints_2d[:n], labels.activity[:n]
     fe = evaluate.frame_errors(track.keypoints[:n], labels, skeleton, track.frame_size)
     s = evaluate.summarize([fe])[evaluate.ALL]
-    return (f"  benchmark    {s['error_consider_flips']:.2f} px at 128x128 considering flips, "
+    return (f"  left/right   {100 * s['flip_rate_clear']:.1f}% of frames clearly flipped (the "
+            f"mirrored labels closer by over {evaluate.CLEAR_FLIP_PX:g} px at 128x128)\n"
+            f"  benchmark    {s['error_consider_flips']:.2f} px at 128x128 considering flips, "
             f"{s['error_ignore_flips']:.2f} ignoring them (as `abspose evaluate` reports)")
 
 
@@ -125,9 +128,9 @@ def check_labels(labels: dict, skeleton) -> None:
 
 
 def label_errors(track, labels: dict, skeleton) -> dict[str, float]:
-    """Prediction vs labels: 2D error (pixels, visible keypoints), the fraction of frames
-    whose left/right-swapped prediction is closer to the labels, and 3D errors (mm)
-    after aligning the root (MPJPE) and after a similarity (PA-MPJPE)."""
+    """Prediction vs labels: 2D error (pixels, visible keypoints) and 3D errors (mm)
+    after aligning the root (MPJPE) and after a similarity (PA-MPJPE). Left/right flips:
+    :func:`benchmark_line`."""
     import numpy as np
 
     order = [labels["keypoint_names"].index(k) for k in track.keypoint_names]
@@ -143,15 +146,6 @@ def label_errors(track, labels: dict, skeleton) -> dict[str, float]:
     out = {"frames": float(n), "mean_px": float(err[vis].mean()),
            "median_px": float(np.median(err[vis])),
            "pck10": float((err <= 0.1 * size[:, None])[vis].mean())}
-    sided = np.zeros(len(order), bool)
-    sided[np.asarray(skeleton.left_right).ravel()] = True
-    swapped = skeleton.mirror(pred2)
-    d_s = np.array([err[t][vis[t] & sided].mean() if (vis[t] & sided).any() else np.nan
-                    for t in range(n)])
-    d_m = np.array([np.linalg.norm(swapped[t] - gt2[t], axis=-1)[vis[t] & sided].mean()
-                    if (vis[t] & sided).any() else np.nan for t in range(n)])
-    ok = np.isfinite(d_s) & np.isfinite(d_m)
-    out["flipped_frames"] = float((d_m[ok] < d_s[ok]).mean()) if ok.any() else float("nan")
     if "keypoints_3d" in labels:
         gt3 = np.asarray(labels["keypoints_3d"], dtype=np.float64)[:n, order]
         pred3 = track.keypoints_3d[:n].astype(np.float64)
@@ -190,9 +184,7 @@ def _pa_mpjpe(pred, gt):
 def format_errors(e: dict[str, float]) -> str:
     lines = [f"error against the clip's labels ({int(e['frames'])} frames):",
              f"  2D           mean {e['mean_px']:.1f} px, median {e['median_px']:.1f} px, "
-             f"PCK@0.1 {100 * e['pck10']:.1f}% (within 10% of the subject's size)",
-             f"  left/right   {100 * e['flipped_frames']:.1f}% of frames closer to the labels "
-             f"when left and right are swapped"]
+             f"PCK@0.1 {100 * e['pck10']:.1f}% (within 10% of the subject's size)"]
     if "mpjpe_mm" in e:
         lines.append(f"  3D           MPJPE {e['mpjpe_mm']:.0f} mm (root aligned), "
                      f"PA-MPJPE {e['pa_mpjpe_mm']:.0f} mm")
