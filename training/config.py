@@ -59,6 +59,11 @@ class StageConfig:
     generator side (encoder, keypoint head, uplift, renderer) and the discriminators.
     uplift_noise: std of the noise added to the true 2D keypoints when pretraining the
     uplift alone (normalized units), so it learns to take a pose estimator's output.
+    keypoints_input: what the keypoint head reads in pretraining: ``"analytic"`` (the
+    skeleton image of the true keypoints: the components trained independently, as in
+    the paper) or ``"encoder"`` (the encoder's skeleton image of the picture, so the
+    keypoint loss trains the image-to-keypoints path end to end, which is what
+    prediction runs; the head then learns to read the encoder's blurrier images).
     """
 
     steps: int = 1000
@@ -69,6 +74,7 @@ class StageConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     grad_clip: float = 10.0
     uplift_noise: float = 0.01
+    keypoints_input: str = "analytic"
     log_every: int = 25
     snapshot_every: int = 250
     checkpoint_every: int = 500

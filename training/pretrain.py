@@ -68,15 +68,18 @@ class ComponentNet(nn.Module):
     """The active components run on their own inputs in one forward pass (so that
     DistributedDataParallel sees one call per step); the others return None."""
 
-    def __init__(self, model: AbsPoseModel, components: tuple[str, ...]):
+    def __init__(self, model: AbsPoseModel, components: tuple[str, ...],
+                 keypoints_from_encoder: bool = False):
         super().__init__()
         self.model = model
         self.components = components
+        self.keypoints_from_encoder = keypoints_from_encoder
 
     def forward(self, image, appearance, skeleton_image, keypoints_in):
         m, on = self.model, self.components
-        y = m.encoder(image) if "encoder" in on else None
-        p2d = m.keypoint_head(skeleton_image)[0] if "keypoints" in on else None
+        y = m.encoder(image) if "encoder" in on or self.keypoints_from_encoder else None
+        kp_in = y if self.keypoints_from_encoder else skeleton_image
+        p2d = m.keypoint_head(kp_in)[0] if "keypoints" in on else None
         p3d, rot = m.uplift(keypoints_in) if "uplift" in on else (None, None)
         x_hat = m.renderer(skeleton_image, appearance) if "renderer" in on else None
         return y, p2d, p3d, rot, x_hat
@@ -121,7 +124,10 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
                                                cfg.seed * 7919 + tr.dist.rank,
                                                with_appearance=renderer_on, images=images)
     perceptual = PerceptualLoss(cfg.perceptual).to(tr.device) if renderer_on else None
-    net = tr.wrap(ComponentNet(tr.model, components),
+    if s.keypoints_input not in ("analytic", "encoder"):
+        raise ConfigError(f"pretrain.keypoints_input must be 'analytic' or 'encoder', got "
+                          f"{s.keypoints_input!r}")
+    net = tr.wrap(ComponentNet(tr.model, components, s.keypoints_input == "encoder"),
                   find_unused_parameters=len(components) < len(COMPONENT_WEIGHTS))
     d_img = tr.wrap(tr.discriminators["image"])
     gan_on = renderer_on and bool(s.weights.image_gan or s.weights.image_feature_matching)

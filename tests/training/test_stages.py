@@ -105,6 +105,27 @@ class TestPretrain:
         rows = (tmp_path / "up" / "stats.jsonl").read_text()
         assert "synthetic_keypoints_3d" in rows and "synthetic_keypoints_2d" not in rows
 
+    def test_keypoints_from_the_encoder_train_the_encoder(self, tmp_path):
+        """With keypoints_input=encoder the keypoint loss reaches the encoder even when
+        the encoder's own loss is off."""
+        off = [f"pretrain.weights.{w}=0" for w in (
+            "perceptual", "image_gan", "image_feature_matching", "synthetic_skeleton_image",
+            "synthetic_keypoints_3d", "synthetic_rotations")]
+        cfg = load_config("tiny", [*off, "pretrain.steps=2", "pretrain.keypoints_input=encoder"])
+        last = run_to_end(pretrain_iter(cfg, tmp_path / "e2e"), "pretrain", enabled=False)
+        from core.models import AbsPoseModel
+
+        torch.manual_seed(cfg.seed)
+        fresh = AbsPoseModel(load_model(last.checkpoint).config)
+        model = load_model(last.checkpoint)
+        assert not all(torch.equal(p, q) for p, q in zip(model.encoder.parameters(),
+                                                         fresh.encoder.parameters(), strict=True))
+        bad = load_config("tiny", ["pretrain.keypoints_input=both"])
+        from core.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="keypoints_input"):
+            run_to_end(pretrain_iter(bad, tmp_path / "bad"), "pretrain", enabled=False)
+
     def test_all_weights_zero_is_a_clear_error(self, tmp_path):
         from core.errors import ConfigError
 
