@@ -6,11 +6,17 @@
 #
 # 1. the benchmark footage: the train subjects' clips (only their videos are read, as
 #    unlabelled footage) and the held-out test subjects' labelled clips;
-# 2. pretraining on randomized synthetic people: first the pose components (encoder,
-#    keypoint head, uplift), then the image renderer on its own (it costs four times the
-#    rest of a step on a CPU, so it gets fewer steps);
+# 2. pretraining on randomized synthetic people, in four runs of `abspose pretrain`
+#    (each switches off the losses of the components it does not train):
+#    a. the pose components (encoder, keypoint head, uplift), independently;
+#    b. the uplift alone on large batches of poses (no pictures are drawn: fast);
+#    c. the image-to-keypoints path end to end (the keypoint head reads the encoder's
+#       skeleton image), the uplift kept as it is;
+#    d. the image renderer alone (four times the cost of the rest on a CPU: few steps);
 # 3. unsupervised training on the train subjects' videos (with synthetic supervision);
-# 4. the model alone, in float16, into sample_data/.
+# 4. the model alone, in float16, into sample_data/, and its errors on the benchmark.
+# Steps are what fitted a 2-core CPU; stages (a) and (c) were stopped at steps 1132 and
+# 410 (Ctrl-C saves a checkpoint; the learning rate is constant, so --steps N is the same).
 set -euo pipefail
 WORK=${1:?give a work folder}
 mkdir -p "$WORK"
@@ -26,13 +32,21 @@ abspose synth --style target --out "$WORK/bench/train" --subjects S1 S5 S6 S7 S8
 abspose synth --style target --out "$WORK/bench/test" --subjects S9 S11 \
     --activities walk sitting phone pick_up eat greet discuss photo --frames 100 --size 128 --seed 1
 
-abspose pretrain --config cpu --out "$WORK/pose" --steps 1500 --set pretrain.batch_size=32 \
+abspose pretrain --config cpu --out "$WORK/pose" --steps 1132 --set pretrain.batch_size=32 \
     --set pretrain.checkpoint_every=250 --set pretrain.snapshot_every=250 "${OFF_RENDERER[@]}"
-abspose pretrain --config cpu --out "$WORK/renderer" --from "$WORK/pose/last.pt" --steps 250 \
+abspose pretrain --config cpu --out "$WORK/uplift" --from "$WORK/pose/last.pt" --steps 1000 \
+    --set pretrain.batch_size=512 --set pretrain.uplift_noise=0.03 \
+    --set pretrain.checkpoint_every=250 "${OFF_RENDERER[@]}" \
+    --set pretrain.weights.synthetic_skeleton_image=0 --set pretrain.weights.synthetic_keypoints_2d=0
+abspose pretrain --config cpu --out "$WORK/e2e" --from "$WORK/uplift/last.pt" --steps 410 \
+    --set pretrain.batch_size=32 --set pretrain.keypoints_input=encoder \
+    --set pretrain.checkpoint_every=100 --set pretrain.snapshot_every=100 "${OFF_RENDERER[@]}" \
+    --set pretrain.weights.synthetic_keypoints_3d=0 --set pretrain.weights.synthetic_rotations=0
+abspose pretrain --config cpu --out "$WORK/renderer" --from "$WORK/e2e/last.pt" --steps 120 \
     --set pretrain.batch_size=8 \
-    --set pretrain.checkpoint_every=50 --set pretrain.snapshot_every=50 "${OFF_POSE[@]}"
+    --set pretrain.checkpoint_every=40 --set pretrain.snapshot_every=40 "${OFF_POSE[@]}"
 abspose train --config cpu --videos "$WORK/bench/train" --from "$WORK/renderer/last.pt" \
-    --out "$WORK/train" --steps 300 --set train.checkpoint_every=50 --set train.snapshot_every=50
+    --out "$WORK/train" --steps 200 --set train.checkpoint_every=50 --set train.snapshot_every=50
 
 abspose export-model "$WORK/train/last.pt" sample_data/default_human_5ch.pt --half --overwrite
 abspose evaluate "$WORK/bench/test" --json "$WORK/default_eval.json"
