@@ -236,11 +236,16 @@ class TestDefaultModel:
         assert path.name == "default_human_5ch.pt"
         assert path.parent == Path(core.__file__).resolve().parents[1] / "sample_data"
 
-    def test_none_loads_the_default_or_says_it_is_missing(self):
-        if default_checkpoint_path().is_file():
-            model = core.load_model(None)
-            assert model.skeleton == HUMAN and model.layout == "5ch"
-            assert not model.training
-        else:
-            with pytest.raises(CheckpointError, match="no default model is installed"):
-                core.load_model(None)
+    def test_the_default_is_shipped_and_loads(self):
+        path = default_checkpoint_path()
+        assert path.is_file(), f"{path} is missing"
+        assert path.stat().st_size < 20 * 2**20
+        model = core.load_model(None)
+        assert model.skeleton == HUMAN and model.layout == "5ch"
+        assert tuple(model.input_size) == (128, 128) and not model.training
+
+    def test_a_missing_default_is_named(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(core.checkpoint, "default_checkpoint_path",
+                            lambda: tmp_path / "default_human_5ch.pt")
+        with pytest.raises(CheckpointError, match="no default model is installed"):
+            core.load_model(None)
