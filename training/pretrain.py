@@ -127,7 +127,8 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
     if s.keypoints_input not in ("analytic", "encoder"):
         raise ConfigError(f"pretrain.keypoints_input must be 'analytic' or 'encoder', got "
                           f"{s.keypoints_input!r}")
-    net = tr.wrap(ComponentNet(tr.model, components, s.keypoints_input == "encoder"),
+    from_encoder = s.keypoints_input == "encoder" and "keypoints" in components
+    net = tr.wrap(ComponentNet(tr.model, components, from_encoder),
                   find_unused_parameters=len(components) < len(COMPONENT_WEIGHTS))
     d_img = tr.wrap(tr.discriminators["image"])
     gan_on = renderer_on and bool(s.weights.image_gan or s.weights.image_feature_matching)

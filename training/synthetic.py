@@ -318,7 +318,7 @@ class SyntheticStream:
         with_appearance: also render the appearance partner of every sample.
         images: False draws no pictures at all, only the labels (``image`` is then an
             empty (B, 3, 0, 0) tensor, ``visibility`` all True, ``part_mask`` empty):
-            a hundred times faster, for what needs only poses and cameras (the uplift).
+            about 40 times faster, for what needs only poses and cameras (the uplift).
         fov_deg: the camera's horizontal field of view.
         subjects: for ``target``, the identities to draw (default: the training subjects).
         threads: torch CPU threads while drawing a batch (restored afterwards); None keeps
