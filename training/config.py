@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.config import apply_overrides, from_dict, load_yaml, to_dict
 from core.errors import ConfigError
@@ -74,7 +74,7 @@ class StageConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     grad_clip: float = 10.0
     uplift_noise: float = 0.01
-    keypoints_input: str = "analytic"
+    keypoints_input: Literal["analytic", "encoder"] = "analytic"
     log_every: int = 25
     snapshot_every: int = 250
     checkpoint_every: int = 500

@@ -115,18 +115,15 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
                   resume: bool = False, stop: Callable[[], bool] | None = None
                   ) -> Iterator[Progress]:
     """Run the pretraining stage, yielding :class:`Progress` after every step."""
+    components = active_components(cfg.pretrain.weights)  # before a run folder is made
     tr = Trainer(cfg, "pretrain", out, init=init, resume=resume, stop=stop)
     s = tr.scfg
-    components = active_components(s.weights)
     renderer_on = "renderer" in components
     images = components != ("uplift",)  # the uplift alone needs poses, not pictures
     tr.streams["synthetic"] = synthetic_stream(cfg, tr.model, s.batch_size, tr.device,
                                                cfg.seed * 7919 + tr.dist.rank,
                                                with_appearance=renderer_on, images=images)
     perceptual = PerceptualLoss(cfg.perceptual).to(tr.device) if renderer_on else None
-    if s.keypoints_input not in ("analytic", "encoder"):
-        raise ConfigError(f"pretrain.keypoints_input must be 'analytic' or 'encoder', got "
-                          f"{s.keypoints_input!r}")
     from_encoder = s.keypoints_input == "encoder" and "keypoints" in components
     net = tr.wrap(ComponentNet(tr.model, components, from_encoder),
                   find_unused_parameters=len(components) < len(COMPONENT_WEIGHTS))

@@ -120,11 +120,10 @@ class TestPretrain:
         model = load_model(last.checkpoint)
         assert not all(torch.equal(p, q) for p, q in zip(model.encoder.parameters(),
                                                          fresh.encoder.parameters(), strict=True))
-        bad = load_config("tiny", ["pretrain.keypoints_input=both"])
         from core.errors import ConfigError
 
         with pytest.raises(ConfigError, match="keypoints_input"):
-            run_to_end(pretrain_iter(bad, tmp_path / "bad"), "pretrain", enabled=False)
+            load_config("tiny", ["pretrain.keypoints_input=both"])
 
     def test_all_weights_zero_is_a_clear_error(self, tmp_path):
         from core.errors import ConfigError
@@ -135,6 +134,7 @@ class TestPretrain:
         with pytest.raises(ConfigError, match="nothing would be trained"):
             run_to_end(pretrain_iter(load_config("tiny", zero), tmp_path / "r"), "pretrain",
                        enabled=False)
+        assert not (tmp_path / "r").exists()  # refused before a run folder is made
 
     def test_loss_falls_on_a_fixed_batch(self, tmp_path, monkeypatch):
         from training.synthetic import SyntheticStream
