@@ -55,14 +55,18 @@ def run(args: argparse.Namespace) -> int:
 
     clips = find_labelled_clips(args.folder)
     if args.refined is not None:
-        lacking = [str(refined_path(v, args.refined)) for v, _ in clips
-                   if not refined_path(v, args.refined).is_file()]
+        paths = {v: refined_path(v, args.refined) for v, _ in clips}
+        lacking = [str(p) for p in paths.values() if not p.is_file()]
         if lacking:
             raise InputError(f"no refined model for {len(lacking)} of {len(clips)} clips, e.g. "
                              f"{lacking[0]}; refine each with `abspose refine VIDEO --out ...`")
+        loaded: dict[Path, object] = {}  # clips of one subject may share a refined model
 
         def model_for(video: Path):
-            return load_model(refined_path(video, args.refined))
+            path = paths[video].resolve()
+            if path not in loaded:
+                loaded[path] = load_model(path)
+            return loaded[path]
     else:
         model = load_model(args.checkpoint)
 
