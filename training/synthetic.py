@@ -104,6 +104,14 @@ class CameraPose:
     def index(self, idx) -> CameraPose:
         return CameraPose(self.rot[idx], self.target[idx], self.shift[idx])
 
+    def to(self, device) -> CameraPose:
+        return CameraPose(self.rot.to(device), self.target.to(device), self.shift.to(device))
+
+    def to_camera(self, points: torch.Tensor) -> torch.Tensor:
+        """World points (B, N, 3) in the camera frame."""
+        return (self.rot[:, None] @ (points - self.target[:, None])[..., None])[..., 0] + \
+            self.shift[:, None]
+
     @property
     def trans(self) -> torch.Tensor:
         """(B, 3) so that ``p_c = rot @ p_w + trans``."""
@@ -240,8 +248,7 @@ def render(skeleton: Skeleton, body: BodyModel, poses: PoseBatch, app: Appearanc
     _, glob = forward_kinematics(skeleton, poses.rotations, poses.bone_lengths,
                                  poses.joints[:, root])
     rot = cam.rot.to(dev)
-    kp3 = (rot[:, None] @ (poses.joints - cam.target[:, None])[..., None])[..., 0] + cam.shift[
-        :, None]
+    kp3 = cam.to_camera(poses.joints)
     glob_c = rot[:, None] @ glob
     scale = poses.bone_lengths.sum(-1) / float(skeleton.bone_lengths().sum())
     a, b = body.endpoints(kp3, glob_c, scale)
@@ -254,10 +261,7 @@ def render(skeleton: Skeleton, body: BodyModel, poses: PoseBatch, app: Appearanc
     sa, sb, sr = _stool(seat, heading)
     sr = torch.where(torch.isfinite(poses.seat[:, :1]), sr, torch.zeros_like(sr))
 
-    def to_cam(p: torch.Tensor) -> torch.Tensor:
-        return (rot[:, None] @ (p - cam.target[:, None])[..., None])[..., 0] + cam.shift[:, None]
-
-    extra_a, extra_b, extra_r = [to_cam(sa)], [to_cam(sb)], [sr]
+    extra_a, extra_b, extra_r = [cam.to_camera(sa)], [cam.to_camera(sb)], [sr]
     if occluders is not None:
         extra_a.append(occluders[0])
         extra_b.append(occluders[1])

@@ -86,14 +86,13 @@ def labels_only(stream, poses: PoseBatch, cam: CameraPose, subject: torch.Tensor
     poses = poses.to(dev)
     _, glob = forward_kinematics(skeleton, poses.rotations, poses.bone_lengths,
                                  poses.joints[:, root])
-    rot = cam.rot.to(dev)
-    kp3 = (rot[:, None] @ (poses.joints - cam.target.to(dev)[:, None])[..., None])[..., 0] + \
-        cam.shift.to(dev)[:, None]
+    cam = cam.to(dev)
+    kp3 = cam.to_camera(poses.joints)
     px = stream.camera.project(kp3)
     out = RenderOutput(torch.empty(bsz, 3, 0, 0, device=dev), kp3, px,
                        torch.ones(kp3.shape[:2], dtype=torch.bool, device=dev),
                        torch.empty(bsz, 0, 0, dtype=torch.int16, device=dev),
-                       rot @ glob[:, root])
+                       cam.rot @ glob[:, root])
     return to_batch(skeleton, stream.camera, poses, out, subject, env_id, stream.body.names)
 
 
@@ -111,13 +110,12 @@ def render_pair(stream, poses: PoseBatch, partners: PoseBatch | None, app: Appea
     pictures = None if stream.pictures is None else stream.pictures.to(dev)
     outs = []
     for group, cam, main in groups:
-        kp3 = (cam.rot[:, None] @ (group.joints - cam.target[:, None])[..., None])[..., 0] + \
-            cam.shift[:, None]
+        kp3 = cam.to_camera(group.joints)
         occ = random_occluders(kp3, stream.style.occluders if main else 0.0, g)
         parts = []
         for start in range(0, bsz, CHUNK):
             idx = torch.arange(start, min(start + CHUNK, bsz))
-            sub_cam = CameraPose(*(v[idx].to(dev) for v in (cam.rot, cam.target, cam.shift)))
+            sub_cam = cam.index(idx).to(dev)
             out = render(stream.skeleton, stream.body, group.index(idx).to(dev),
                          app.index(idx).to(dev), env.index(idx).to(dev), sub_cam,
                          stream.camera, stream.style, g, pictures,
