@@ -21,13 +21,7 @@ INFERENCE = ("skeleton_image", "keypoints", "confidence", "keypoints_3d", "rotat
 ALL = (*INFERENCE, "skeleton_image_2d", "skeleton_image_3d", "reconstruction")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models are all per-op overhead: a second thread only adds contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trained_looking(model):

@@ -25,14 +25,7 @@ from core.models.uplift import normalize_keypoints_2d, rest_shape
 from core.skeleton import HUMAN, QUADRUPED
 from core.skeleton_image import render_skeleton_image
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models are all per-op overhead: a second thread only adds contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 FIELDS = ("skeleton_image", "keypoints", "confidence", "keypoints_3d", "rotations",

@@ -34,13 +34,7 @@ from training.perceptual import (
 COMPONENTS = ("encoder", "keypoint_head", "uplift", "renderer")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models are all per-op overhead: a second thread only adds contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def const_outputs(values, features=1.0):
