@@ -64,6 +64,12 @@ class StageConfig:
     the paper) or ``"encoder"`` (the encoder's skeleton image of the picture, so the
     keypoint loss trains the image-to-keypoints path end to end, which is what
     prediction runs; the head then learns to read the encoder's blurrier images).
+    prior_input: what the pose-prior discriminator judges in the real-data stages:
+    ``"analytic"`` (the skeleton image drawn from the reprojected 3D pose, the one the
+    renderer reads) or ``"predicted"`` (the encoder's skeleton image y, as in the paper's
+    Eq. 5). The prior's own samples are analytic drawings, so against ``"predicted"``
+    the discriminator can tell the two apart by how they are drawn rather than by the
+    pose, and its gradient then degrades the encoder (docs/RESULTS.md).
     """
 
     steps: int = 1000
@@ -75,6 +81,7 @@ class StageConfig:
     grad_clip: float = 10.0
     uplift_noise: float = 0.01
     keypoints_input: Literal["analytic", "encoder"] = "analytic"
+    prior_input: Literal["analytic", "predicted"] = "analytic"
     log_every: int = 25
     snapshot_every: int = 250
     checkpoint_every: int = 500

@@ -5,14 +5,16 @@ Generator side (encoder, keypoint head, uplift, renderer), per step:
 * render loss on real frames: perceptual (Eq. 2) + image discriminator (Eq. 3) +
   discriminator feature matching (Eq. 4), the appearance taken from another frame of the
   same video;
-* pose prior: the skeleton-image discriminator on the predicted skeleton images (Eq. 5);
+* pose prior: the skeleton-image discriminator (Eq. 5) on the skeleton image drawn from
+  the reprojected 3D pose (``prior_input: analytic``, the default) or on the predicted
+  skeleton image y as in the paper (``prior_input: predicted``);
 * L_rec_sk: the predicted skeleton image against the analytic ones made from the 2D
   keypoints and from the reprojected 3D pose;
 * synthetic supervision at reduced weight: the L2 terms only (skeleton image, 2D, 3D,
   orientations), no image discriminator on synthetic images.
 
 Discriminator side: the image discriminator (real frames vs reconstructions) and the
-pose prior (skeleton images of unpaired poses vs predicted ones), their own optimizer.
+pose prior (skeleton images of unpaired poses vs the judged ones), their own optimizer.
 Instance-specific refinement (training/refine.py) is this stage on the target footage.
 """
 
@@ -90,7 +92,8 @@ def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
             terms = {"perceptual": perceptual(real, recon[:n])}
             terms["image_gan"], terms["image_feature_matching"] = generator_adversarial_losses(
                 d_img, real, recon[:n])
-            terms["skeleton_gan"], _ = generator_adversarial_losses(d_sk, None, y[:n])
+            judged = y if s.prior_input == "predicted" else out.skeleton_image_3d.float()
+            terms["skeleton_gan"], _ = generator_adversarial_losses(d_sk, None, judged[:n])
             terms["skeleton_image"] = analytic_skeleton_image_loss(
                 y[:n], out.skeleton_image_2d[:n].float(), out.skeleton_image_3d[:n].float())
             if syn is not None:
@@ -107,7 +110,7 @@ def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
         prior = next(tr.streams["prior"])
         with tr.autocast():
             loss_img = tr.discriminator_step(d_img, real, recon[:n])
-            loss_sk = tr.discriminator_step(d_sk, prior, y[:n])
+            loss_sk = tr.discriminator_step(d_sk, prior, judged[:n])
         tr.update(loss_img + loss_sk, tr.opt_d, tr.discriminators.parameters())
         last.update(image=real, y=y[:n].detach(), y3=out.skeleton_image_3d[:n].detach(),
                     recon=recon[:n].detach(), p2d=out.keypoints[:n].detach())

@@ -198,6 +198,40 @@ class TestTrainAndRefine:
             last = p
         assert last.step == 4 and load_checkpoint(last.checkpoint)["stage"] == "train"
 
+    @pytest.mark.parametrize("prior_input", ["analytic", "predicted"])
+    def test_pose_prior_judges_the_configured_skeleton_image(self, pretrained, clips,
+                                                             tmp_path, monkeypatch,
+                                                             prior_input):
+        import training.train as train_module
+        from core.models.abspose import AbsPoseModel
+
+        outputs, judged = [], []
+        forward = AbsPoseModel.forward
+        adversarial = train_module.generator_adversarial_losses
+
+        def spy_forward(self, image, appearance):
+            out = forward(self, image, appearance)
+            outputs.append(out)
+            return out
+
+        def spy_adversarial(disc, real, fake):
+            if real is None:  # the pose prior's generator side
+                judged.append(fake.detach())
+            return adversarial(disc, real, fake)
+
+        monkeypatch.setattr(AbsPoseModel, "forward", spy_forward)
+        monkeypatch.setattr(train_module, "generator_adversarial_losses", spy_adversarial)
+        cfg = load_config("tiny", ["train.steps=1", f"train.prior_input={prior_input}",
+                                   "amp=false"])
+        list(train_iter(cfg, [clips], tmp_path / "run", init=pretrained))
+        assert len(outputs) == 1 and len(judged) == 1
+        out, n = outputs[0], judged[0].shape[0]
+        assert n == cfg.train.batch_size  # real frames only, never the synthetic ones
+        expected = out.skeleton_image_3d if prior_input == "analytic" else out.skeleton_image
+        other = out.skeleton_image if prior_input == "analytic" else out.skeleton_image_3d
+        assert torch.equal(judged[0], expected[:n].detach().float())
+        assert not torch.allclose(judged[0], other[:n].detach().float(), atol=1e-3)
+
     def test_refine_writes_next_to_the_video(self, pretrained, clips, tmp_path):
         video = tmp_path / "subject.mp4"
         video.write_bytes((clips / "a.mp4").read_bytes())
