@@ -64,9 +64,8 @@ class Runner:
         if done.exists():
             if key not in self.times and (done.parent / "config.yaml").exists():
                 # run outside this script (or before it recorded): first to last file
-                self.times[key] = done.stat().st_mtime - (done.parent / "config.yaml").stat(
-                ).st_mtime
-                self.times_path.write_text(json.dumps(self.times, indent=1))
+                self.record(key, done.stat().st_mtime - (done.parent / "config.yaml").stat(
+                ).st_mtime)
             return done
         cmd = [sys.executable, "-m", "training.cli", *args]
         print(f"[{time.strftime('%H:%M:%S')}] {key}: abspose {' '.join(args)}", flush=True)
@@ -74,9 +73,18 @@ class Runner:
         with open(self.work / f"{key.replace(' ', '_')}.log", "a") as log:
             subprocess.run(cmd, check=True, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                            cwd=HERE.parent)
-        self.times[key] = time.perf_counter() - t0
-        self.times_path.write_text(json.dumps(self.times, indent=1))
+        self.record(key, time.perf_counter() - t0)
         return done
+
+    def record(self, key: str, seconds: float) -> None:
+        """Add one wall time to the file, keeping what other runners wrote meanwhile
+        (rows can be split across processes with ``--only``)."""
+        if self.times_path.exists():
+            self.times = {**json.loads(self.times_path.read_text()), **self.times}
+        self.times[key] = seconds
+        tmp = self.times_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.times, indent=1))
+        tmp.replace(self.times_path)
 
     def stage(self, stage: str, out: str, *args: str, steps_set: list[str] = ()) -> Path:
         run = self.work / out

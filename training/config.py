@@ -70,6 +70,14 @@ class StageConfig:
     Eq. 5). The prior's own samples are analytic drawings, so against ``"predicted"``
     the discriminator can tell the two apart by how they are drawn rather than by the
     pose, and its gradient then degrades the encoder (docs/RESULTS.md).
+    freeze_batchnorm: (on in ``train`` and ``refine``, off in ``pretrain``) the
+    batch-norm layers of the pose path (encoder, keypoint head, uplift) normalize with
+    the running statistics they came with and do not update them, so the stage trains
+    the pose path as prediction runs it. The real-data stages take small batches that
+    mix unlabelled frames with synthetic ones; with batch statistics the pose path
+    drifted away from what its running statistics describe and the error grew with
+    training (docs/RESULTS.md).
+    The renderer's and the discriminators' normalization are not affected.
     """
 
     steps: int = 1000
@@ -82,6 +90,7 @@ class StageConfig:
     uplift_noise: float = 0.01
     keypoints_input: Literal["analytic", "encoder"] = "analytic"
     prior_input: Literal["analytic", "predicted"] = "analytic"
+    freeze_batchnorm: bool = False
     log_every: int = 25
     snapshot_every: int = 250
     checkpoint_every: int = 500
@@ -94,14 +103,14 @@ def _pretrain() -> StageConfig:
 
 
 def _train() -> StageConfig:
-    return StageConfig(steps=20000, weights=LossWeights(
+    return StageConfig(steps=20000, freeze_batchnorm=True, weights=LossWeights(
         synthetic_skeleton_image=10.0, synthetic_keypoints_2d=10.0,
         synthetic_keypoints_3d=1.0, synthetic_rotations=0.1))
 
 
 def _refine() -> StageConfig:
     return StageConfig(steps=200, lr_g=5e-5, lr_d=5e-5, log_every=10, snapshot_every=50,
-                       checkpoint_every=100, weights=LossWeights(
+                       checkpoint_every=100, freeze_batchnorm=True, weights=LossWeights(
                            synthetic_skeleton_image=10.0, synthetic_keypoints_2d=10.0,
                            synthetic_keypoints_3d=1.0, synthetic_rotations=0.1))
 

@@ -59,6 +59,15 @@ class Progress:
     checkpoint: Path | None = None
 
 
+def freeze_batchnorm(*modules: nn.Module) -> None:
+    """Put the batch-norm layers of ``modules`` in eval mode: they normalize with their
+    running statistics and no longer update them (their scale and shift still train)."""
+    for module in modules:
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
 class Trainer:
     """Model, discriminators, optimizers, run folder and loop state of one stage.
 
@@ -96,6 +105,8 @@ class Trainer:
         else:
             model = AbsPoseModel(cfg.model)
         self.model = model.to(self.device).train()
+        if self.scfg.freeze_batchnorm:
+            freeze_batchnorm(self.model.encoder, self.model.keypoint_head, self.model.uplift)
         self.discriminators = nn.ModuleDict(build_discriminators(self.model.config)).to(
             self.device)
         if ckpt is not None and "discriminators" in ckpt:

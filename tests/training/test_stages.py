@@ -232,6 +232,28 @@ class TestTrainAndRefine:
         assert torch.equal(judged[0], expected[:n].detach().float())
         assert not torch.allclose(judged[0], other[:n].detach().float(), atol=1e-3)
 
+    @pytest.mark.parametrize("freeze", [True, False])
+    def test_freeze_batchnorm_keeps_the_pose_paths_statistics(self, pretrained, clips,
+                                                             tmp_path, freeze):
+        def stats(model, part):
+            return {n: b.clone() for n, b in getattr(model, part).named_buffers()
+                    if n.endswith("running_mean")}
+
+        before = load_model(pretrained)
+        cfg = load_config("tiny", ["train.steps=2", f"train.freeze_batchnorm={freeze}"])
+        last = list(train_iter(cfg, [clips], tmp_path / "run", init=pretrained))[-1]
+        after = load_model(last.checkpoint)
+        for part in ("encoder", "keypoint_head", "uplift"):
+            old, new = stats(before, part), stats(after, part)
+            assert old, part
+            same = all(torch.equal(old[n], new[n]) for n in old)
+            assert same == freeze, part
+        # the weights train either way; the renderer's statistics are never frozen
+        w0 = dict(before.encoder.named_parameters())
+        assert any(not torch.equal(w0[n], p) for n, p in after.encoder.named_parameters())
+        r0, r1 = stats(before, "renderer"), stats(after, "renderer")
+        assert not all(torch.equal(r0[n], r1[n]) for n in r0)
+
     def test_refine_writes_next_to_the_video(self, pretrained, clips, tmp_path):
         video = tmp_path / "subject.mp4"
         video.write_bytes((clips / "a.mp4").read_bytes())
