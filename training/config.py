@@ -76,7 +76,8 @@ class StageConfig:
     the pose path as prediction runs it. The real-data stages take small batches that
     mix unlabelled frames with synthetic ones; with batch statistics the pose path
     drifted away from what its running statistics describe and the error grew with
-    training (docs/RESULTS.md).
+    training (docs/RESULTS.md). A stage started from random weights (no ``--from``)
+    has no statistics to keep and uses batch statistics.
     The renderer's and the discriminators' normalization are not affected.
     """
 

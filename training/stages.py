@@ -105,7 +105,16 @@ class Trainer:
         else:
             model = AbsPoseModel(cfg.model)
         self.model = model.to(self.device).train()
-        if self.scfg.freeze_batchnorm:
+        # Frozen statistics need statistics worth keeping: a run from random weights
+        # (no --from) trains with batch statistics, and a resumed run does as it did.
+        if resume and ckpt is not None and "batchnorm_frozen" in ckpt:
+            self.batchnorm_frozen = bool(ckpt["batchnorm_frozen"])
+        else:
+            self.batchnorm_frozen = self.scfg.freeze_batchnorm and ckpt is not None
+            if self.scfg.freeze_batchnorm and ckpt is None:
+                log.info("%s from random weights: batch norm uses batch statistics "
+                         "(freeze_batchnorm needs a pretrained model)", stage)
+        if self.batchnorm_frozen:
             freeze_batchnorm(self.model.encoder, self.model.keypoint_head, self.model.uplift)
         self.discriminators = nn.ModuleDict(build_discriminators(self.model.config)).to(
             self.device)
@@ -177,6 +186,7 @@ class Trainer:
         return {
             "stage": self.stage,
             "step": self.step,
+            "batchnorm_frozen": self.batchnorm_frozen,
             "train_config": to_dict(self.cfg),
             "discriminators": self.discriminators.state_dict(),
             "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},

@@ -254,6 +254,15 @@ class TestTrainAndRefine:
         r0, r1 = stats(before, "renderer"), stats(after, "renderer")
         assert not all(torch.equal(r0[n], r1[n]) for n in r0)
 
+    def test_from_random_weights_batch_statistics_are_used(self, clips, tmp_path):
+        cfg = load_config("tiny", ["train.steps=2", "train.freeze_batchnorm=true"])
+        last = list(train_iter(cfg, [clips], tmp_path / "run"))[-1]
+        ckpt = load_checkpoint(last.checkpoint)
+        assert ckpt["batchnorm_frozen"] is False
+        means = [b for n, b in load_model(last.checkpoint).encoder.named_buffers()
+                 if n.endswith("running_mean")]
+        assert any(m.abs().sum() > 0 for m in means)  # updated from the zeros of a new layer
+
     def test_refine_writes_next_to_the_video(self, pretrained, clips, tmp_path):
         video = tmp_path / "subject.mp4"
         video.write_bytes((clips / "a.mp4").read_bytes())
