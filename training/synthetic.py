@@ -247,7 +247,8 @@ def render(skeleton: Skeleton, body: BodyModel, poses: PoseBatch, app: Appearanc
     root = skeleton.parents.index(-1)
     _, glob = forward_kinematics(skeleton, poses.rotations, poses.bone_lengths,
                                  poses.joints[:, root])
-    rot = cam.rot.to(dev)
+    cam = cam.to(dev)
+    rot = cam.rot
     kp3 = cam.to_camera(poses.joints)
     glob_c = rot[:, None] @ glob
     scale = poses.bone_lengths.sum(-1) / float(skeleton.bone_lengths().sum())

@@ -135,8 +135,7 @@ def render_clip(skeleton: Skeleton, style: str, subject: str, activity: str,
         poses = seq.index(idx).to(device)
         looks = app.index(torch.zeros(n, dtype=torch.long)).to(device)
         res = render(skeleton, body, poses, looks, envs.index(idx).to(device),
-                     CameraPose(*(v.to(device) for v in (cam.rot[idx], cam.target[idx],
-                                                          cam.shift[idx]))),
+                     cam.index(idx).to(device),
                      camera, cfg, g, finish=False,
                      colour=(mat.expand(n, 3, 3), off.expand(n, 3)))
         clean.append(res.image)

@@ -89,13 +89,14 @@ def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
         with tr.autocast():
             out = net(image, app)
             y, recon = out.skeleton_image.float(), out.reconstruction.float()
+            y3 = out.skeleton_image_3d.float()
             terms = {"perceptual": perceptual(real, recon[:n])}
             terms["image_gan"], terms["image_feature_matching"] = generator_adversarial_losses(
                 d_img, real, recon[:n])
-            judged = y if s.prior_input == "predicted" else out.skeleton_image_3d.float()
-            terms["skeleton_gan"], _ = generator_adversarial_losses(d_sk, None, judged[:n])
+            judged = (y if s.prior_input == "predicted" else y3)[:n]
+            terms["skeleton_gan"], _ = generator_adversarial_losses(d_sk, None, judged)
             terms["skeleton_image"] = analytic_skeleton_image_loss(
-                y[:n], out.skeleton_image_2d[:n].float(), out.skeleton_image_3d[:n].float())
+                y[:n], out.skeleton_image_2d[:n].float(), y3[:n])
             if syn is not None:
                 t = synthetic_targets(m, syn)
                 terms["synthetic_skeleton_image"] = skeleton_image_l2(y[n:], t["skeleton_image"])
@@ -110,9 +111,9 @@ def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
         prior = next(tr.streams["prior"])
         with tr.autocast():
             loss_img = tr.discriminator_step(d_img, real, recon[:n])
-            loss_sk = tr.discriminator_step(d_sk, prior, judged[:n])
+            loss_sk = tr.discriminator_step(d_sk, prior, judged)
         tr.update(loss_img + loss_sk, tr.opt_d, tr.discriminators.parameters())
-        last.update(image=real, y=y[:n].detach(), y3=out.skeleton_image_3d[:n].detach(),
+        last.update(image=real, y=y[:n].detach(), y3=y3[:n].detach(),
                     recon=recon[:n].detach(), p2d=out.keypoints[:n].detach())
         losses = {k: float(v.detach()) for k, v in terms.items()}
         losses.update(image_disc=float(loss_img.detach()), skeleton_disc=float(loss_sk.detach()))
