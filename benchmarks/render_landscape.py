@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    if args.per_clip < 2:
+        ap.error("--per-clip must be at least 2 (one alternative is another frame of the clip)")
     sys.stdout.reconfigure(line_buffering=True)  # each table row as it is measured
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
