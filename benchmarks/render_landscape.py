@@ -1,7 +1,7 @@
 """Does the image renderer's reconstruction loss point to the true pose?
 
     python benchmarks/render_landscape.py CHECKPOINT LABELLED_FOLDER [--per-clip 4]
-        [--steps 200] [--lr 3e-3] [--threads 1]
+        [--steps 200] [--lr 3e-3] [--threads 1] [--paths 2d,3d]
 
 Analysis-by-synthesis trains the pose by the reconstruction loss of the image renderer:
 the pose is right when the renderer, given that pose and another frame of the video for
@@ -134,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--paths", default="2d,3d",
+                    help="which descents to run, comma-separated: 2d, 3d (default both)")
     args = ap.parse_args(argv)
+    paths = [p for p in args.paths.split(",") if p]
+    if not paths or set(paths) - {"2d", "3d"}:
+        ap.error(f"--paths takes 2d, 3d or both, comma-separated; got {args.paths!r}")
     if args.per_clip < 2:
         ap.error("--per-clip must be at least 2 (one alternative is another frame of the clip)")
     sys.stdout.reconfigure(line_buffering=True)  # each table row as it is measured
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {v.mean():.4f} | {(at_truth < v).float().mean():.2f} | "
               f"{error_px(kp, truth):.2f} |")
 
-    for path in ("2d", "3d"):
+    for path in paths:
         t0 = time.perf_counter()
         trace = descend(loss_fn, model, alts["prediction"], truth, image, appearance, path,
                         args.steps, args.lr)
