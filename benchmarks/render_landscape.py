@@ -41,10 +41,10 @@ from core import load_model
 from core.crop import crop_frames, letterbox_transform
 from core.errors import InputError
 from core.video import VideoReader
-from training.evaluate import find_labelled_clips, load_labels
+from training.evaluate import METRIC_SIZE, find_labelled_clips, load_labels
 from training.perceptual import PerceptualConfig, PerceptualLoss
 
-METRIC_HALF = 64.0  # normalized units -> pixels at 128 x 128
+METRIC_HALF = METRIC_SIZE / 2  # normalized units -> pixels at the evaluation's 128 x 128
 
 
 def load_samples(folder: Path, model, per_clip: int, seed: int = 0):
