@@ -79,6 +79,12 @@ class StageConfig:
     training (docs/RESULTS.md). A stage started from random weights (no ``--from``)
     has no statistics to keep and uses batch statistics.
     The renderer's and the discriminators' normalization are not affected.
+    freeze_renderer: (real-data stages) the image renderer's weights stay as they came,
+    so the reconstruction loss trains only the pose path. Trained jointly, the renderer
+    can adapt to whatever poses the encoder gives it; a renderer pretrained on synthetic
+    people with their true poses holds the pose to what it learned a pose looks like
+    (docs/RESULTS.md, "Does the reconstruction loss point to the true pose?"). Off by
+    default, as in the paper. The renderer's normalization still uses batch statistics.
     """
 
     steps: int = 1000
@@ -92,6 +98,7 @@ class StageConfig:
     keypoints_input: Literal["analytic", "encoder"] = "analytic"
     prior_input: Literal["analytic", "predicted"] = "analytic"
     freeze_batchnorm: bool = False
+    freeze_renderer: bool = False
     log_every: int = 25
     snapshot_every: int = 250
     checkpoint_every: int = 500

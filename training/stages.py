@@ -116,6 +116,11 @@ class Trainer:
                          "(freeze_batchnorm needs a pretrained model)", stage)
         if self.batchnorm_frozen:
             freeze_batchnorm(self.model.encoder, self.model.keypoint_head, self.model.uplift)
+        if self.scfg.freeze_renderer:
+            # no gradient reaches its weights (Adam skips them); the gradient still flows
+            # through it to the skeleton image and on to the pose path
+            self.model.renderer.requires_grad_(False)
+            log.info("%s: renderer frozen (freeze_renderer), only the pose path trains", stage)
         self.discriminators = nn.ModuleDict(build_discriminators(self.model.config)).to(
             self.device)
         if ckpt is not None and "discriminators" in ckpt:

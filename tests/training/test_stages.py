@@ -254,6 +254,40 @@ class TestTrainAndRefine:
         r0, r1 = stats(before, "renderer"), stats(after, "renderer")
         assert not all(torch.equal(r0[n], r1[n]) for n in r0)
 
+    @pytest.mark.parametrize("freeze", [True, False])
+    def test_freeze_renderer_trains_only_the_pose_path(self, pretrained, clips, tmp_path,
+                                                       freeze):
+        before = load_model(pretrained)
+        cfg = load_config("tiny", ["train.steps=2", f"train.freeze_renderer={freeze}"])
+        last = list(train_iter(cfg, [clips], tmp_path / "run", init=pretrained))[-1]
+        after = load_model(last.checkpoint)
+
+        def changed(part):
+            old = dict(getattr(before, part).named_parameters())
+            return any(not torch.equal(old[n], p)
+                       for n, p in getattr(after, part).named_parameters())
+
+        assert changed("renderer") != freeze
+        # the reconstruction loss still reaches the pose path through the frozen renderer
+        assert changed("encoder") and changed("keypoint_head")
+
+    def test_frozen_renderer_passes_the_render_loss_to_the_pose(self, pretrained, clips,
+                                                                tmp_path):
+        """With every other loss off, the encoder still trains: its only gradient is the
+        reconstruction loss through the frozen renderer."""
+        off = [f"train.weights.{k}=0" for k in (
+            "skeleton_gan", "skeleton_image", "synthetic_skeleton_image",
+            "synthetic_keypoints_2d", "synthetic_keypoints_3d", "synthetic_rotations")]
+        before = load_model(pretrained)
+        cfg = load_config("tiny", ["train.steps=1", "train.freeze_renderer=true",
+                                   "train.synthetic_batch_size=0", *off])
+        last = list(train_iter(cfg, [clips], tmp_path / "run", init=pretrained))[-1]
+        after = load_model(last.checkpoint)
+        old = dict(before.encoder.named_parameters())
+        assert any(not torch.equal(old[n], p) for n, p in after.encoder.named_parameters())
+        old = dict(before.renderer.named_parameters())
+        assert all(torch.equal(old[n], p) for n, p in after.renderer.named_parameters())
+
     def test_from_random_weights_batch_statistics_are_used(self, clips, tmp_path):
         cfg = load_config("tiny", ["train.steps=2", "train.freeze_batchnorm=true"])
         last = list(train_iter(cfg, [clips], tmp_path / "run"))[-1]
