@@ -79,6 +79,11 @@ class StageConfig:
     training (docs/RESULTS.md). A stage started from random weights (no ``--from``)
     has no statistics to keep and uses batch statistics.
     The renderer's and the discriminators' normalization are not affected.
+    lr_final_fraction / lr_final_factor: the last ``lr_final_fraction`` of the steps run
+    at both learning rates times ``lr_final_factor`` (0 switches it off). The
+    adversarial real-data stage ends noisy at a constant rate: runs that differ only in
+    their seed ended up to 1 px apart; a short phase at a lower rate at the end brings
+    them together, lower (docs/RESULTS.md).
     freeze_renderer: (real-data stages) the image renderer's weights stay as they came,
     so the reconstruction loss trains only the pose path. Trained jointly, the renderer
     can adapt to whatever poses the encoder gives it; a renderer pretrained on synthetic
@@ -99,6 +104,8 @@ class StageConfig:
     prior_input: Literal["analytic", "predicted"] = "analytic"
     freeze_batchnorm: bool = False
     freeze_renderer: bool = False
+    lr_final_fraction: float = 0.0
+    lr_final_factor: float = 0.25
     log_every: int = 25
     snapshot_every: int = 250
     checkpoint_every: int = 500

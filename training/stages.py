@@ -246,6 +246,21 @@ class Trainer:
         self.opt_d.load_state_dict(good["opt_d"])
 
     # -- the loop ---------------------------------------------------------------------
+    def learning_rate_scale(self, total: int) -> float:
+        """The factor on both learning rates at the current step (``lr_final_*``)."""
+        s = self.scfg
+        tail = round(s.lr_final_fraction * total)
+        return s.lr_final_factor if tail > 0 and self.step >= total - tail else 1.0
+
+    def set_learning_rates(self, total: int) -> None:
+        scale = self.learning_rate_scale(total)
+        for opt, lr in ((self.opt_g, self.scfg.lr_g), (self.opt_d, self.scfg.lr_d)):
+            for group in opt.param_groups:
+                if group["lr"] != lr * scale and self.dist.is_main and opt is self.opt_g:
+                    log.info("%s: step %d, learning rates x%g", self.stage, self.step + 1,
+                             scale)
+                group["lr"] = lr * scale
+
     def run_loop(self, step_fn: Callable[[Trainer], dict[str, float]],
                  snapshot_fn: Callable[[Trainer], np.ndarray] | None = None
                  ) -> Iterator[Progress]:
@@ -262,6 +277,7 @@ class Trainer:
         t0, done0 = time.perf_counter(), self.step
         with GracefulInterrupt() as interrupt:
             while self.step < total:
+                self.set_learning_rates(total)
                 losses = step_fn(self)
                 self.step += 1
                 for k, v in losses.items():

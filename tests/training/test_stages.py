@@ -288,6 +288,25 @@ class TestTrainAndRefine:
         old = dict(before.renderer.named_parameters())
         assert all(torch.equal(old[n], p) for n, p in after.renderer.named_parameters())
 
+    def test_final_phase_lowers_both_learning_rates(self, pretrained, clips, tmp_path):
+        cfg = load_config("tiny", ["train.steps=4", "train.checkpoint_every=2",
+                                   "train.lr_final_fraction=0.5", "train.lr_final_factor=0.1",
+                                   "train.lr_g=1e-3", "train.lr_d=2e-3"])
+        last = list(train_iter(cfg, [clips], tmp_path / "run", init=pretrained))[-1]
+
+        def rates(path):
+            opt = load_checkpoint(path)["optimizers"]
+            return opt["g"]["param_groups"][0]["lr"], opt["d"]["param_groups"][0]["lr"]
+
+        assert rates(tmp_path / "run" / "step_000002.pt") == (1e-3, 2e-3)
+        assert rates(last.checkpoint) == pytest.approx((1e-4, 2e-4))
+        # resuming past the switch keeps the lowered rates; a longer run moves the switch
+        cfg = load_config("tiny", ["train.steps=4", "train.lr_final_fraction=0.5"])
+        from training.stages import Trainer
+        tr = Trainer(cfg, "train", tmp_path / "other", init=pretrained)
+        assert [tr.learning_rate_scale(4) for tr.step in range(4)] == [1, 1, 0.25, 0.25]
+        assert tr.learning_rate_scale(40) == 1 and tr.learning_rate_scale(5) == 0.25
+
     def test_from_random_weights_batch_statistics_are_used(self, clips, tmp_path):
         cfg = load_config("tiny", ["train.steps=2", "train.freeze_batchnorm=true"])
         last = list(train_iter(cfg, [clips], tmp_path / "run"))[-1]
