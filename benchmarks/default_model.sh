@@ -13,10 +13,11 @@
 #    c. the image-to-keypoints path end to end (the keypoint head reads the encoder's
 #       skeleton image), the uplift kept as it is;
 #    d. the image renderer alone (four times the cost of the rest on a CPU: few steps),
-#       then further from the float16 export (step 4);
-# 3. unsupervised training on the train subjects' videos (with synthetic supervision);
-# 4. the model alone, in float16, its renderer trained further, into sample_data/, and
-#    its errors on the benchmark.
+#       then further from the float16 export (step 3);
+# 3. the model alone, in float16, its renderer trained further, into sample_data/, and
+#    its errors on the benchmark;
+# 4. unsupervised training from it on the train subjects' videos (with synthetic
+#    supervision), checked on validation clips of the train subjects (not shipped).
 # Steps are what fitted a 2-core CPU; stages (a) and (c) were stopped at steps 1132 and
 # 410 (Ctrl-C saves a checkpoint; the learning rate is constant, so --steps N is the same).
 set -euo pipefail
@@ -47,10 +48,7 @@ abspose pretrain --config cpu --out "$WORK/e2e" --from "$WORK/uplift/last.pt" --
 abspose pretrain --config cpu --out "$WORK/renderer" --from "$WORK/e2e/last.pt" --steps 120 \
     --set pretrain.batch_size=8 \
     --set pretrain.checkpoint_every=40 --set pretrain.snapshot_every=40 "${OFF_POSE[@]}"
-abspose train --config cpu --videos "$WORK/bench/train" --from "$WORK/renderer/last.pt" \
-    --out "$WORK/train" --steps 600 --set train.checkpoint_every=50 --set train.snapshot_every=50
 
-# the unsupervised stage did not lower the validation error at this length (MODEL_CARD.md):
 # the shipped model is the end of pretraining, its renderer trained further from the
 # float16 export (the renderer after 120 steps barely read the pose; the pose path is
 # not run here, so predictions stay the same)
@@ -60,3 +58,18 @@ abspose pretrain --config cpu --from "$WORK/pretrained.pt" --out "$WORK/renderer
     --set pretrain.checkpoint_every=100 --set pretrain.snapshot_every=100 "${OFF_POSE[@]}"
 abspose export-model "$WORK/renderer2/last.pt" sample_data/default_human_5ch.pt --half --overwrite
 abspose evaluate "$WORK/bench/test" --json "$WORK/default_eval.json"
+
+# 4. unsupervised training from it, with this version's defaults; the validation clips
+#    (train subjects S1 and S7) decide: its step 600 ships only if not worse than the
+#    model above. It was not (5.80 px against 5.71; MODEL_CARD.md), so it is not shipped.
+mkdir -p "$WORK/val"
+for s in S1 S7; do
+    for a in walk sitting phone pick_up eat greet discuss photo; do
+        ln -sf "$(realpath "$WORK/bench/train/${s}_$a.mp4")" "$WORK/val/${s}_$a.mp4"
+        ln -sf "$(realpath "$WORK/bench/train/${s}_$a.npz")" "$WORK/val/${s}_$a.npz"
+    done
+done
+abspose train --config cpu --videos "$WORK/bench/train" --from sample_data/default_human_5ch.pt \
+    --out "$WORK/train" --steps 600 --set train.checkpoint_every=100 --set train.snapshot_every=100
+abspose evaluate "$WORK/val" --json "$WORK/shipped_val.json"
+abspose evaluate "$WORK/val" --checkpoint "$WORK/train/last.pt" --json "$WORK/train_val.json"
