@@ -86,11 +86,10 @@ class StageConfig:
     validation clips; with the final phase 0.2 px, and lower on average
     (docs/RESULTS.md).
     freeze_renderer: (real-data stages) the image renderer's weights stay as they came,
-    so the reconstruction loss trains only the pose path. Trained jointly, the renderer
-    can adapt to whatever poses the encoder gives it; a renderer pretrained on synthetic
-    people with their true poses holds the pose to what it learned a pose looks like
-    (docs/RESULTS.md, "Does the reconstruction loss point to the true pose?"). Off by
-    default, as in the paper. The renderer's normalization still uses batch statistics.
+    so the reconstruction loss trains only the pose path, through a renderer that
+    learned from true poses. Off by default, as in the paper, and measured worse: a
+    fixed renderer is easier for the pose path to exploit (docs/RESULTS.md). The
+    renderer's normalization still uses batch statistics.
     """
 
     steps: int = 1000
