@@ -254,11 +254,10 @@ class Trainer:
 
     def set_learning_rates(self, total: int) -> None:
         scale = self.learning_rate_scale(total)
+        if self.dist.is_main and self.opt_g.param_groups[0]["lr"] != self.scfg.lr_g * scale:
+            log.info("%s: step %d, learning rates x%g", self.stage, self.step + 1, scale)
         for opt, lr in ((self.opt_g, self.scfg.lr_g), (self.opt_d, self.scfg.lr_d)):
             for group in opt.param_groups:
-                if group["lr"] != lr * scale and self.dist.is_main and opt is self.opt_g:
-                    log.info("%s: step %d, learning rates x%g", self.stage, self.step + 1,
-                             scale)
                 group["lr"] = lr * scale
 
     def run_loop(self, step_fn: Callable[[Trainer], dict[str, float]],
