@@ -57,10 +57,14 @@ class StyleConfig:
     colour-jitter strength; ``backgrounds``: weights of room / noise / clutter /
     pictures (``background_folder``); ``occluders``: chance of objects in front of the
     subject; ``wild``: share of unnatural skin colours; ``girth``: body thickness;
-    ``limbs``: random proportions; ``activities``: pose activities (None: all).
+    ``limbs``: random proportions; ``activities``: pose activities (None: all);
+    ``body``: ``"mesh"`` draws humans as anny meshes (``training/synthetic_mesh.py``;
+    their proportions come from the body model, so ``limbs`` and ``girth`` apply to
+    capsule bodies only), ``"capsules"`` as tapered capsules; other skeletons are
+    always capsules.
     """
 
-    fill: tuple[float, float] = (0.45, 1.0)
+    fill: tuple[float, float] = (0.55, 0.95)
     offset: float = 1.1
     elevation: tuple[float, float] = (-15.0, 50.0)
     roll: float = 8.0
@@ -74,6 +78,7 @@ class StyleConfig:
     girth: tuple[float, float] = (0.78, 1.3)
     limbs: LimbLengths = field(default_factory=LimbLengths)
     activities: list[str] | None = None
+    body: str = "mesh"
 
 
 STYLES = ("randomized", "target")
@@ -132,14 +137,16 @@ def camera_rotation(azimuth: torch.Tensor, elevation: torch.Tensor,
 
 
 def frame_subject(joints: torch.Tensor, rot: torch.Tensor, focal: float, size: tuple[int, int],
-                  fill: torch.Tensor, offset: torch.Tensor) -> CameraPose:
+                  fill: torch.Tensor, offset: torch.Tensor, pad: float = 0.25) -> CameraPose:
     """Place the camera so the subject's extent covers ``fill`` (B,) of the image and its
-    centre is shifted by ``offset`` (B, 2) in units of the free half-margin."""
+    centre is shifted by ``offset`` (B, 2) in units of the free half-margin. ``joints``
+    (B, N, 3) are the points that span the subject (keypoints, or a mesh's vertices),
+    ``pad`` metres added to their extent (the body's thickness around keypoints)."""
     h, w = size
     q = (rot[:, None] @ joints[..., None])[..., 0]  # (B, J, 3) rotated, not yet shifted
     lo, hi = q.amin(1), q.amax(1)
     centre_r = (lo + hi) / 2
-    extent = (hi - lo)[:, :2].amax(-1) + 0.25  # body thickness around the keypoints
+    extent = (hi - lo)[:, :2].amax(-1) + pad
     dist = focal * extent / (fill * min(h, w)) + (hi - lo)[:, 2] / 2
     margin = (1.0 - fill).clamp_min(0.0)[:, None] * torch.tensor([w, h]).to(fill) / 2
     shift_px = offset * margin + offset.sign() * 0.02 * fill[:, None] * min(h, w)
@@ -212,7 +219,7 @@ class RenderOutput:
     root_rotation: torch.Tensor
 
 
-def _stool(seat: torch.Tensor, heading: torch.Tensor):
+def stool_capsules(seat: torch.Tensor, heading: torch.Tensor):
     """Capsules of a stool under ``seat`` (B, 3) world: a (B, 5, 3), b (B, 5, 3), r (B, 5)."""
     up = torch.tensor([0.0, -1.0, 0.0]).to(seat).expand_as(heading)
     side = torch.cross(heading, up, dim=-1)
@@ -259,7 +266,7 @@ def render(skeleton: Skeleton, body: BodyModel, poses: PoseBatch, app: Appearanc
     heading = glob[:, root, :, 2] * torch.tensor([-1.0, 0.0, -1.0], device=dev)
     heading = F.normalize(heading + 1e-6, dim=-1)
     seat = torch.nan_to_num(poses.seat, nan=0.0)
-    sa, sb, sr = _stool(seat, heading)
+    sa, sb, sr = stool_capsules(seat, heading)
     sr = torch.where(torch.isfinite(poses.seat[:, :1]), sr, torch.zeros_like(sr))
 
     extra_a, extra_b, extra_r = [cam.to_camera(sa)], [cam.to_camera(sb)], [sr]
@@ -362,7 +369,7 @@ class SyntheticStream:
             self.body = self.world.body
         else:
             self.world = None
-            self.body = body_model(self.skeleton)
+            self.body = stream_body(self.skeleton, self.style)
         if not images and self.world is not None:
             raise InputError("images=False is available for the randomized style only")
         self.threads = (1 if self.device.type == "cpu" else None) if threads == "auto" else threads
@@ -402,6 +409,19 @@ class SyntheticStream:
                 torch.set_num_threads(before)
         self.count += 1
         return batch
+
+
+def stream_body(skeleton: Skeleton, style: StyleConfig):
+    """The body a randomized stream draws: a :class:`~training.synthetic_mesh.MeshBody`
+    for a human when the style asks for meshes, else the capsule body."""
+    from training.synthetic_mesh import MeshBody
+
+    if style.body not in ("mesh", "capsules"):
+        raise InputError(f"unknown body {style.body!r}; choose mesh or capsules")
+    capsules = body_model(skeleton)
+    if style.body == "mesh" and capsules.kind == "human":
+        return MeshBody(skeleton)
+    return capsules
 
 
 def to_batch(skeleton: Skeleton, camera: PerspectiveCamera, poses: PoseBatch,

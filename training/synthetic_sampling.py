@@ -21,6 +21,8 @@ from training.synthetic import (
     to_batch,
 )
 from training.synthetic_background import sample_environment
+from training.synthetic_mesh import MeshBody, MeshShapes
+from training.synthetic_mesh_render import render_mesh
 from training.synthetic_textures import Appearance, sample_appearance
 
 
@@ -42,10 +44,11 @@ def random_occluders(kp3: torch.Tensor, chance: float, g: torch.Generator, k: in
     return (centre - half).to(dev), (centre + half).to(dev), radius.to(dev)
 
 
-def _randomized(stream, poses: PoseBatch, partners: PoseBatch):
+def _randomized(stream, poses: PoseBatch, partners: PoseBatch, shapes: MeshShapes | None):
     g, bsz, style = stream.generator, len(poses), stream.style
     body = stream.body
-    app = sample_appearance(body, bsz, g, wild=style.wild, girth=style.girth)
+    looks = body.capsules if isinstance(body, MeshBody) else body
+    app = sample_appearance(looks, bsz, g, wild=style.wild, girth=style.girth)
     env = sample_environment(bsz, g, style.backgrounds,
                              0 if stream.pictures is None else len(stream.pictures))
     rot = camera_rotation(_u(g, 0, 2 * math.pi, bsz),
@@ -55,8 +58,15 @@ def _randomized(stream, poses: PoseBatch, partners: PoseBatch):
     cams = []
     for p in (poses, partners):
         offset = _u(g, -style.offset, style.offset, bsz, 2)
-        cams.append(frame_subject(p.joints.cpu(), rot, stream.camera.focal, stream.size, fill,
-                                  offset))
+        if shapes is None:
+            points, pad = p.joints.cpu(), 0.25
+        else:  # the mesh's own extent
+            root = stream.skeleton.parents.index(-1)
+            points = body.pose(shapes, p.rotations, p.joints[:, root],
+                               body.frame_vertices)[0]
+            pad = 0.0
+        cams.append(frame_subject(points, rot, stream.camera.focal, stream.size, fill,
+                                  offset, pad))
     # every randomized sample is its own subject in its own environment: running ids
     subject = stream.count * bsz + torch.arange(bsz)
     return app, env, cams, subject, subject.clone()
@@ -67,13 +77,16 @@ def draw_batch(stream) -> SyntheticBatch:
     g, bsz = stream.generator, stream.batch_size
     if stream.world is not None:
         return stream.world.draw(stream)
-    poses = stream.pose_source.sample(bsz, g, "cpu")
+    shapes = stream.body.sample_shapes(bsz, g) if isinstance(stream.body, MeshBody) else None
+    lengths = None if shapes is None else shapes.bone_lengths
+    poses = stream.pose_source.sample(bsz, g, "cpu", bone_lengths=lengths)
     partners = (stream.pose_source.sample(bsz, g, "cpu", bone_lengths=poses.bone_lengths)
                 if stream.with_appearance else None)
-    app, env, cams, subject, env_id = _randomized(stream, poses, partners or poses)
+    app, env, cams, subject, env_id = _randomized(stream, poses, partners or poses, shapes)
     if not stream.images:
         return labels_only(stream, poses, cams[0], subject, env_id)
-    return render_pair(stream, poses, partners, app, env, cams, subject, env_id)
+    return render_pair(stream, poses, partners, app, env, cams, subject, env_id,
+                       shapes=shapes)
 
 
 def labels_only(stream, poses: PoseBatch, cam: CameraPose, subject: torch.Tensor,
@@ -101,10 +114,11 @@ CHUNK = 64  # images per render call: larger calls were slower per image on the 
 
 def render_pair(stream, poses: PoseBatch, partners: PoseBatch | None, app: Appearance, env,
                 cams: list[CameraPose], subject: torch.Tensor, env_id: torch.Tensor,
-                postfix: Callable | None = None) -> SyntheticBatch:
+                postfix: Callable | None = None,
+                shapes: MeshShapes | None = None) -> SyntheticBatch:
     """Render the samples and (if given) their partners on the stream's device, in calls
     of at most ``CHUNK`` images, and assemble the batch; ``postfix`` is applied to the
-    finished images."""
+    finished images; ``shapes``: the bodies of mesh people."""
     g, dev, bsz = stream.generator, stream.device, len(poses)
     groups = [(poses, cams[0], True)] + ([(partners, cams[1], False)] if partners else [])
     pictures = None if stream.pictures is None else stream.pictures.to(dev)
@@ -116,10 +130,14 @@ def render_pair(stream, poses: PoseBatch, partners: PoseBatch | None, app: Appea
         for start in range(0, bsz, CHUNK):
             idx = torch.arange(start, min(start + CHUNK, bsz))
             sub_cam = cam.index(idx).to(dev)
-            out = render(stream.skeleton, stream.body, group.index(idx).to(dev),
-                         app.index(idx).to(dev), env.index(idx).to(dev), sub_cam,
-                         stream.camera, stream.style, g, pictures,
-                         tuple(o[idx].to(dev) for o in occ))
+            args = (group.index(idx).to(dev), app.index(idx).to(dev), env.index(idx).to(dev),
+                    sub_cam, stream.camera, stream.style, g, pictures,
+                    tuple(o[idx].to(dev) for o in occ))
+            if shapes is not None:
+                out = render_mesh(stream.skeleton, stream.body, shapes.index(idx).to(dev),
+                                  *args)
+            else:
+                out = render(stream.skeleton, stream.body, *args)
             if postfix is not None:
                 out.image = postfix(out.image)
             parts.append(out)

@@ -1,0 +1,129 @@
+"""Drawing mesh people (``training/synthetic_mesh.py``): pose the meshes, rasterize them
+with the props (stools, occluders: capsules), shade, composite over the background, and
+read the labels off the render, the same outputs as the capsule renderer's
+:func:`~training.synthetic.render`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from core.camera import PerspectiveCamera
+from core.skeleton import Skeleton
+from training.poses import PoseBatch
+from training.synthetic import CameraPose, RenderOutput, StyleConfig, stool_capsules
+from training.synthetic_background import Environment, render_background
+from training.synthetic_mesh import MeshBody, MeshShapes
+from training.synthetic_post import colour_jitter, postprocess
+from training.synthetic_raster import MeshSurface, mesh_surface, project_vertices, rasterize_mesh
+from training.synthetic_render import project_capsules, rasterize, surface, visibility_from_pixels
+from training.synthetic_textures import Appearance, pattern_value, shade_body
+
+EYE_COLOUR = (0.07, 0.05, 0.04)
+MOUTH_COLOUR = (0.35, 0.12, 0.1)
+
+
+def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
+               surf: MeshSurface) -> torch.Tensor:
+    """(N, 3) lit colour of every covered pixel: the region of the nearest vertex, its
+    pattern over the surface coordinates interpolated across the triangle, eyes and
+    mouth darkened, Lambert and Blinn-Phong light as for the capsules."""
+    dev = surf.sample.device
+    bsz, nreg = app.colors.shape[:2]
+    b = surf.sample
+    nv = shapes.rest.shape[1]
+    region = shapes.region.flatten().index_select(0, b * nv + surf.vertex)
+    corners = body.faces.to(dev)[surf.face]  # (N, 3)
+    coords = body.assets.coords.to(dev)
+    uv = (coords[corners][..., :3] * surf.bary[..., None]).sum(1)  # (N, 3)
+    looks = torch.cat([app.colors.reshape(bsz, nreg, 6), app.pattern[..., None].float(),
+                       app.freq[..., None], app.phase[..., None]], -1)
+    look = looks.reshape(-1, 9).T.contiguous().index_select(1, b * nreg + region)  # (9, N)
+    mix = pattern_value(look[6].long(), uv[:, 1], uv[:, 2], (uv[:, 0] / 2).clamp(0, 1),
+                        look[7], look[8])
+    albedo = look[0:3] + mix * (look[3:6] - look[0:3])  # (3, N)
+    kind = body.face_kind.to(dev)[surf.face]
+    for k, colour in ((1, EYE_COLOUR), (2, MOUTH_COLOUR)):
+        albedo = torch.where(kind == k, torch.tensor(colour, device=dev)[:, None], albedo)
+    half = torch.nn.functional.normalize(torch.tensor([0.0, 0.0, -1.0], device=dev)
+                                         - app.light_dir, dim=-1)
+    per = torch.cat([app.light_dir, app.ambient[:, None], app.diffuse[:, None],
+                     app.specular[:, None], app.light_color, half], 1).T.contiguous()
+    per = per.index_select(1, b)  # (12, N)
+    n = surf.normal.T
+    lam = (-(n * per[:3]).sum(0)).clamp_min(0.0)
+    spec = (n * per[9:12]).sum(0).clamp_min(0.0) ** 12
+    shade = per[3][:, None] + (per[4] * lam)[:, None] * per[6:9].T
+    return (albedo.T * shade + (per[5] * spec)[:, None]).clamp(0, 1)
+
+
+def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: PoseBatch,
+                app: Appearance, env: Environment, cam: CameraPose,
+                camera: PerspectiveCamera, style: StyleConfig, generator: torch.Generator,
+                pictures: torch.Tensor | None = None,
+                occluders: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+                finish: bool = True) -> RenderOutput:
+    """Draw B posed mesh people (the arguments of :func:`~training.synthetic.render`,
+    plus their ``shapes``, whose bone lengths ``poses`` must have)."""
+    dev = poses.joints.device
+    size = camera.size
+    h, w = size
+    bsz = len(poses)
+    root = skeleton.parents.index(-1)
+    cam = cam.to(dev)
+    verts, _, glob = body.pose(shapes, poses.rotations, poses.joints[:, root])
+    verts = cam.to_camera(verts)
+    kp3 = cam.to_camera(poses.joints)
+    glob_c = cam.rot[:, None] @ glob
+    vpx, vz = project_vertices(verts, camera.focal, (camera.cx, camera.cy))
+    face, mdepth = rasterize_mesh(vpx, vz, body.faces, size)
+    # props: a stool for seated poses, occluders in front
+    heading = glob[:, root, :, 2] * torch.tensor([-1.0, 0.0, -1.0], device=dev)
+    heading = torch.nn.functional.normalize(heading + 1e-6, dim=-1)
+    sa, sb, sr = stool_capsules(torch.nan_to_num(poses.seat, nan=0.0), heading)
+    sr = torch.where(torch.isfinite(poses.seat[:, :1]), sr, torch.zeros_like(sr))
+    a, b, r = [cam.to_camera(sa)], [cam.to_camera(sb)], [sr]
+    if occluders is not None:
+        a.append(occluders[0])
+        b.append(occluders[1])
+        r.append(occluders[2])
+    a, b, r = torch.cat(a, 1), torch.cat(b, 1), torch.cat(r, 1)
+    cap = project_capsules(a, b, r, r, camera.focal, (camera.cx, camera.cy))
+    cap.valid &= r > 0
+    prop, pdepth = rasterize(cap, size)
+    mesh_wins = (face >= 0) & (mdepth <= pdepth)
+    prop = torch.where(mesh_wins, -1, prop)
+    face = torch.where(mesh_wins, face, -1)
+
+    mat, off = colour_jitter(style, generator, bsz)
+    mat, off = mat.to(dev), off.to(dev)
+    ground = poses.joints[:, root] * torch.tensor([1.0, 0.0, 1.0], device=dev)
+    bg = render_background(env, cam.rot, cam.trans, ground, camera.focal, size, pictures,
+                           colour=(mat, off))
+    flat = bg.view(-1, 3)  # (B * H * W, 3) pixel rows
+    jitter = torch.cat([mat.reshape(bsz, 9), off], 1).T.contiguous()
+    msurf = mesh_surface(face, verts, vpx, body.faces, size)
+    fg = shade_mesh(app, body, shapes, msurf)
+    rows = jitter.index_select(1, msurf.sample)
+    fg = (rows[0:9].view(3, 3, -1) * fg.T[None]).sum(1).add_(rows[9:]).T  # M c + o per pixel
+    flat.index_copy_(0, msurf.index, fg)
+    if bool((prop >= 0).any()):
+        psurf = surface(cap, prop, size)
+        npart = body.capsules.num_parts
+        psurf.part = psurf.part + npart  # past the body's parts: the ``prop`` region
+        neck = skeleton.index("neck")
+        pfg = shade_body(app, body.capsules, psurf, -glob_c[:, neck, :, 1],
+                         -glob_c[:, neck, :, 2])
+        rows = jitter.index_select(1, psurf.sample)
+        pfg = (rows[0:9].view(3, 3, -1) * pfg.T[None]).sum(1).add_(rows[9:]).T
+        under = flat.index_select(0, psurf.index)
+        flat.index_copy_(0, psurf.index, under.add_((pfg - under).mul_(psurf.alpha[:, None])))
+    image = postprocess(bg, style, generator).permute(0, 3, 1, 2).contiguous() if finish else bg
+    seg = torch.where(face >= 0, body.face_segment.to(dev)[face.clamp_min(0)], -1)
+    parts = torch.where(prop >= 0, prop + body.num_parts, seg)
+    depth = torch.where(face >= 0, mdepth, torch.where(prop >= 0, pdepth, float("inf")))
+    px = camera.project(kp3)
+    vis = visibility_from_pixels(px, kp3[..., 2], parts, depth, body.owners,
+                                 body.margins(shapes), size)
+    return RenderOutput(image, kp3, px, vis, seg.view(bsz, h, w).to(torch.int16),
+                        glob_c[:, root])
