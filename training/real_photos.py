@@ -1,0 +1,132 @@
+"""Labelled photos of real people in COCO keypoints format (what COCO, CVAT and Label
+Studio write), cut into one square crop per annotated person, and the errors of
+predicted keypoints on them.
+
+    people = load_coco_people("person_keypoints.json", skeleton)   # PhotoPerson list
+    crops, truth, visible = person_crops(people, size=128)          # (N, 128, 128, 3) ...
+    scores = limb_errors(pred_px, truth, visible, skeleton, size=128)
+
+Keypoints are mapped by name: a category's keypoint names may be ours (HUMAN) or the
+COCO-17 names (which are ours too). A crop is a square of ``scale`` x the longer side of
+the person's box, centred on the box, resized to ``size`` x ``size`` (outside the photo
+is black). Errors are in pixels of the crop, over the 12 limb points (shoulders, elbows,
+wrists, hips, knees, ankles) that are labelled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.errors import InputError
+from core.skeleton import Skeleton
+
+LIMBS = tuple(f"{s}_{p}" for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+              for s in ("left", "right"))
+
+
+@dataclass
+class PhotoPerson:
+    """One annotated person: ``image`` path, ``bbox`` (x, y, w, h) pixels, ``keypoints``
+    (J, 2) pixels of the skeleton's keypoints, ``labelled`` (J,) bool, ``source``."""
+
+    image: Path
+    bbox: tuple[float, float, float, float]
+    keypoints: np.ndarray
+    labelled: np.ndarray
+    source: str
+
+
+def load_coco_people(path: str | Path, skeleton: Skeleton) -> list[PhotoPerson]:
+    """Every annotated person of a COCO keypoints JSON; images relative to its folder."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: not a readable COCO keypoints JSON ({err})") from err
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise InputError(f"{path}: missing the list '{key}'")
+    names = {c.get("id"): c.get("keypoints") for c in data["categories"]}
+    images = {im.get("id"): im for im in data["images"]}
+    people = []
+    for k, ann in enumerate(data["annotations"]):
+        where = f"{path}: annotations[{k}]"
+        kp_names = names.get(ann.get("category_id"))
+        if not kp_names:
+            raise InputError(f"{where}: its category has no 'keypoints' names")
+        image = images.get(ann.get("image_id"))
+        if image is None or "file_name" not in image:
+            raise InputError(f"{where}: 'image_id' names no image with a 'file_name'")
+        raw = np.asarray(ann.get("keypoints", []), dtype=float)
+        if raw.size != 3 * len(kp_names):
+            raise InputError(f"{where}: 'keypoints' has {raw.size} values, expected "
+                             f"3 x {len(kp_names)}")
+        bbox = ann.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and bbox[2] > 0 and bbox[3] > 0):
+            raise InputError(f"{where}: 'bbox' must be [x, y, w, h] with w, h > 0")
+        raw = raw.reshape(-1, 3)
+        kp = np.zeros((skeleton.num_keypoints, 2))
+        labelled = np.zeros(skeleton.num_keypoints, dtype=bool)
+        for name, (x, y, v) in zip(kp_names, raw):
+            if name in skeleton.keypoints and v > 0:
+                kp[skeleton.index(name)] = (x, y)
+                labelled[skeleton.index(name)] = True
+        people.append(PhotoPerson(path.parent / image["file_name"], tuple(map(float, bbox)),
+                                  kp, labelled, str(ann.get("source", image.get("source", "")))))
+    return people
+
+
+def crop_transform(bbox, size: int, scale: float = 1.25) -> np.ndarray:
+    """(2, 3) affine from photo pixels to the crop's pixels (pixel centres at integers)."""
+    x, y, w, h = bbox
+    side = scale * max(w, h)
+    s = size / side
+    cx, cy = x + w / 2, y + h / 2
+    return np.array([[s, 0, size / 2 - 0.5 - s * cx], [0, s, size / 2 - 0.5 - s * cy]])
+
+
+def person_crops(people: list[PhotoPerson], size: int = 128, scale: float = 1.25):
+    """(N, size, size, 3) uint8 RGB crops, (N, J, 2) keypoints in crop pixels, (N, J)
+    labelled."""
+    crops, truth = [], []
+    cache: dict[Path, np.ndarray] = {}
+    for p in people:
+        if p.image not in cache:
+            bgr = cv2.imread(str(p.image), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise InputError(f"{p.image}: cannot read this image")
+            cache[p.image] = bgr[..., ::-1]
+        m = crop_transform(p.bbox, size, scale)
+        crops.append(cv2.warpAffine(cache[p.image], m, (size, size), flags=cv2.INTER_AREA,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0))
+        truth.append(p.keypoints @ m[:, :2].T + m[:, 2])
+    return np.stack(crops), np.stack(truth), np.stack([p.labelled for p in people])
+
+
+def limb_errors(pred: np.ndarray, truth: np.ndarray, labelled: np.ndarray,
+                skeleton: Skeleton, thresholds=(6.4, 12.8, 25.6)) -> dict[str, float]:
+    """Mean error (px) over the labelled limb points of (N, J, 2) predictions: as
+    predicted (``px``) and with each person's left/right swap forgiven when it is closer
+    (``px_ignore_flips``); PCK at ``thresholds`` px, both ways; ``people``, ``points``."""
+    limbs = [skeleton.index(n) for n in LIMBS]
+    swap = list(range(skeleton.num_keypoints))
+    for a, b in skeleton.left_right:
+        swap[a], swap[b] = swap[b], swap[a]
+    err = np.linalg.norm(pred - truth, axis=-1)[:, limbs]
+    err_sw = np.linalg.norm(pred[:, swap] - truth, axis=-1)[:, limbs]
+    mask = labelled[:, limbs]
+    mean = lambda e: (e * mask).sum(1) / np.maximum(mask.sum(1), 1)  # noqa: E731
+    pick = mean(err_sw) < mean(err)
+    forgiven = np.where(pick[:, None], err_sw, err)
+    out = {"people": int(len(pred)), "points": int(mask.sum()),
+           "px": float(err[mask].mean()), "px_ignore_flips": float(forgiven[mask].mean()),
+           "flipped_people": float(pick.mean())}
+    for t in thresholds:
+        out[f"pck@{t:g}"] = float((err[mask] <= t).mean())
+        out[f"pck@{t:g}_ignore_flips"] = float((forgiven[mask] <= t).mean())
+    return out
