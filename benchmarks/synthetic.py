@@ -35,6 +35,7 @@ import torch  # noqa: E402
 import training.synthetic as synthetic  # noqa: E402
 from training.synthetic import SyntheticStream, style_config  # noqa: E402
 
+
 def _style(name: str):
     return style_config("randomized", body="capsules") if name == "capsules" else name
 

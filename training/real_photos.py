@@ -72,7 +72,7 @@ def load_coco_people(path: str | Path, skeleton: Skeleton) -> list[PhotoPerson]:
         raw = raw.reshape(-1, 3)
         kp = np.zeros((skeleton.num_keypoints, 2))
         labelled = np.zeros(skeleton.num_keypoints, dtype=bool)
-        for name, (x, y, v) in zip(kp_names, raw):
+        for name, (x, y, v) in zip(kp_names, raw, strict=True):
             if name in skeleton.keypoints and v > 0:
                 kp[skeleton.index(name)] = (x, y)
                 labelled[skeleton.index(name)] = True
@@ -123,7 +123,7 @@ def limb_errors(pred: np.ndarray, truth: np.ndarray, labelled: np.ndarray,
     mean = lambda e: (e * mask).sum(1) / np.maximum(mask.sum(1), 1)  # noqa: E731
     pick = mean(err_sw) < mean(err)
     forgiven = np.where(pick[:, None], err_sw, err)
-    out = {"people": int(len(pred)), "points": int(mask.sum()),
+    out = {"people": len(pred), "points": int(mask.sum()),
            "px": float(err[mask].mean()), "px_ignore_flips": float(forgiven[mask].mean()),
            "flipped_people": float(pick.mean())}
     for t in thresholds:

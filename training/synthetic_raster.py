@@ -49,7 +49,7 @@ def rasterize_mesh(px: torch.Tensor, z: torch.Tensor, faces: torch.Tensor,
         (metres, to ``DEPTH_QUANTUM``; +inf on the background).
     """
     h, w = size
-    bsz, nv = z.shape
+    bsz = z.shape[0]
     nf = faces.shape[0]
     if nf > FACE_SLOTS:
         raise ValueError(f"at most {FACE_SLOTS} triangles per mesh, got {nf}")
@@ -123,7 +123,7 @@ def mesh_surface(face: torch.Tensor, verts: torch.Tensor, px: torch.Tensor,
     """Attributes of the winning triangle at every covered pixel of ``face`` (B, H*W)
     from :func:`rasterize_mesh`; ``verts`` (B, V, 3) camera frame, ``px`` (B, V, 2)."""
     h, w = size
-    bsz, nv = verts.shape[:2]
+    nv = verts.shape[1]
     index = torch.nonzero(face.flatten() >= 0).flatten()
     sample = torch.div(index, h * w, rounding_mode="floor")
     pix = index - sample * (h * w)

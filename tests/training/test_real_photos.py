@@ -39,7 +39,7 @@ def test_coco_names_map_onto_ours_and_the_crop_is_centred(photo):
     assert len(people) == 1 and people[0].source == "test"
     p = people[0]
     assert p.labelled.sum() == 2 and p.labelled[HUMAN.index("left_shoulder")]
-    crops, truth, labelled = person_crops(people, size=64)
+    crops, truth, _ = person_crops(people, size=64)
     assert crops.shape == (1, 64, 64, 3)
     # box centre -> crop centre; 1.25 x 80 px of photo over 64 px of crop
     assert np.allclose(truth[0, HUMAN.index("left_shoulder")], (31.5, 31.5))
@@ -67,7 +67,7 @@ def test_bad_files_name_the_file_and_the_field(photo, change, field):
 def test_unreadable_json(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text("{not json")
-    with pytest.raises(InputError, match="x.json"):
+    with pytest.raises(InputError, match=r"x\.json"):
         load_coco_people(bad, HUMAN)
 
 
