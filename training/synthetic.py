@@ -58,8 +58,9 @@ class StyleConfig:
     pictures (``background_folder``); ``occluders``: chance of objects in front of the
     subject; ``wild``: share of unnatural skin colours; ``girth``: body thickness;
     ``limbs``: random proportions; ``activities``: pose activities (None: all);
-    ``body``: ``"mesh"`` draws humans as anny meshes (``training/synthetic_mesh.py``;
-    their proportions come from the body model, so ``limbs`` and ``girth`` apply to
+    ``bystanders``: chance of another person partly in view beside or behind the
+    subject (mesh people only); ``body``: ``"mesh"`` draws humans as anny meshes
+    (``training/synthetic_mesh.py``; their proportions come from the body model, so ``limbs`` and ``girth`` apply to
     capsule bodies only), ``"capsules"`` as tapered capsules; other skeletons are
     always capsules.
     """
@@ -78,6 +79,7 @@ class StyleConfig:
     girth: tuple[float, float] = (0.78, 1.3)
     limbs: LimbLengths = field(default_factory=LimbLengths)
     activities: list[str] | None = None
+    bystanders: float = 0.3
     body: str = "mesh"
 
 

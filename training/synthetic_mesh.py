@@ -404,6 +404,28 @@ class MeshShapes:
         return MeshShapes(*(getattr(self, f.name).to(device) for f in fields(self)))
 
 
+@dataclass
+class Bystanders:
+    """Other people beside or behind B subjects: their ``shapes``, local ``rotations``
+    (B, J, 3, 3), ``joints`` (B, J, 3) world frame, looks ``app`` and ``present`` (B,)
+    bool (drawn only where True)."""
+
+    shapes: MeshShapes
+    rotations: torch.Tensor
+    joints: torch.Tensor
+    app: object
+    present: torch.Tensor
+
+    def index(self, idx) -> Bystanders:
+        return Bystanders(self.shapes.index(idx), self.rotations[idx], self.joints[idx],
+                          self.app.index(idx), self.present[idx])
+
+    def to(self, device) -> Bystanders:
+        return Bystanders(self.shapes.to(device), self.rotations.to(device),
+                          self.joints.to(device), self.app.to(device),
+                          self.present.to(device))
+
+
 class MeshBody:
     """The HUMAN body as anny meshes, for :func:`~training.synthetic_mesh_render.render_mesh`.
 

@@ -13,7 +13,7 @@ from core.skeleton import Skeleton
 from training.poses import PoseBatch
 from training.synthetic import CameraPose, RenderOutput, StyleConfig, stool_capsules
 from training.synthetic_background import Environment, render_background
-from training.synthetic_mesh import MeshBody, MeshShapes
+from training.synthetic_mesh import Bystanders, MeshBody, MeshShapes
 from training.synthetic_post import colour_jitter, postprocess
 from training.synthetic_raster import MeshSurface, mesh_surface, project_vertices, rasterize_mesh
 from training.synthetic_render import project_capsules, rasterize, surface, visibility_from_pixels
@@ -62,9 +62,10 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
                 camera: PerspectiveCamera, style: StyleConfig, generator: torch.Generator,
                 pictures: torch.Tensor | None = None,
                 occluders: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-                finish: bool = True) -> RenderOutput:
+                finish: bool = True, bystanders: Bystanders | None = None) -> RenderOutput:
     """Draw B posed mesh people (the arguments of :func:`~training.synthetic.render`,
-    plus their ``shapes``, whose bone lengths ``poses`` must have)."""
+    plus their ``shapes``, whose bone lengths ``poses`` must have, and other people
+    ``bystanders`` where present: they hide the subject as any prop does)."""
     dev = poses.joints.device
     size = camera.size
     h, w = size
@@ -91,8 +92,11 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
     cap = project_capsules(a, b, r, r, camera.focal, (camera.cx, camera.cy))
     cap.valid &= r > 0
     prop, pdepth = rasterize(cap, size)
-    mesh_wins = (face >= 0) & (mdepth <= pdepth)
-    prop = torch.where(mesh_wins, -1, prop)
+    other = _draw_bystanders(body, bystanders, cam, camera, root)
+    odepth = other[1] if other is not None else torch.full_like(mdepth, float("inf"))
+    mesh_wins = (face >= 0) & (mdepth <= pdepth) & (mdepth <= odepth)
+    other_wins = (odepth < pdepth) & (odepth < mdepth)
+    prop = torch.where(mesh_wins | other_wins, -1, prop)
     face = torch.where(mesh_wins, face, -1)
 
     mat, off = colour_jitter(style, generator, bsz)
@@ -107,6 +111,11 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
     rows = jitter.index_select(1, msurf.sample)
     fg = (rows[0:9].view(3, 3, -1) * fg.T[None]).sum(1).add_(rows[9:]).T  # M c + o per pixel
     flat.index_copy_(0, msurf.index, fg)
+    if other is not None:
+        ofg, oindex, osample = _shade_bystanders(body, other, other_wins, size)
+        rows = jitter.index_select(1, osample)
+        ofg = (rows[0:9].view(3, 3, -1) * ofg.T[None]).sum(1).add_(rows[9:]).T
+        flat.index_copy_(0, oindex, ofg)
     if bool((prop >= 0).any()):
         psurf = surface(cap, prop, size)
         npart = body.capsules.num_parts
@@ -121,9 +130,43 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
     image = postprocess(bg, style, generator).permute(0, 3, 1, 2).contiguous() if finish else bg
     seg = torch.where(face >= 0, body.face_segment.to(dev)[face.clamp_min(0)], -1)
     parts = torch.where(prop >= 0, prop + body.num_parts, seg)
+    parts = torch.where(other_wins, body.num_parts + 1000, parts)  # nobody's part
     depth = torch.where(face >= 0, mdepth, torch.where(prop >= 0, pdepth, float("inf")))
+    depth = torch.where(other_wins, odepth, depth)
     px = camera.project(kp3)
     vis = visibility_from_pixels(px, kp3[..., 2], parts, depth, body.owners,
                                  body.margins(shapes), size)
     return RenderOutput(image, kp3, px, vis, seg.view(bsz, h, w).to(torch.int16),
                         glob_c[:, root])
+
+
+def _draw_bystanders(body: MeshBody, others: Bystanders | None, cam: CameraPose,
+                     camera: PerspectiveCamera, root: int):
+    """Rasterize the bystanders that are present: (their images' indices (K,), posed
+    camera-frame vertices (K, V, 3), pixels (K, V, 2), shapes, looks, face (B, H*W)
+    full-batch triangle map) and their depth (B, H*W); None when nobody is there."""
+    if others is None or not bool(others.present.any()):
+        return None
+    sel = torch.nonzero(others.present).flatten()
+    bs = others.index(sel)
+    verts, _, _ = body.pose(bs.shapes, bs.rotations, bs.joints[:, root])
+    verts = cam.index(sel).to_camera(verts)
+    px, z = project_vertices(verts, camera.focal, (camera.cx, camera.cy))
+    f, d = rasterize_mesh(px, z, body.faces, camera.size)
+    bsz = len(others.present)
+    face = torch.full((bsz, f.shape[1]), -1, dtype=f.dtype, device=f.device)
+    depth = torch.full((bsz, f.shape[1]), float("inf"), device=d.device)
+    face[sel], depth[sel] = f, d
+    return (sel, verts, px, bs, face), depth
+
+
+def _shade_bystanders(body: MeshBody, other, wins: torch.Tensor, size: tuple[int, int]):
+    """Colours (N, 3), flat pixel indices (N,) and image indices (N,) of the pixels where
+    a bystander is in front."""
+    (sel, verts, px, bs, face), _ = other
+    face = torch.where(wins, face, -1)[sel]
+    surf = mesh_surface(face, verts, px, body.faces, size)
+    colour = shade_mesh(bs.app, body, bs.shapes, surf)
+    sample = sel[surf.sample]
+    hw = size[0] * size[1]
+    return colour, sample * hw + (surf.index - surf.sample * hw), sample

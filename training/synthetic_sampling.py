@@ -21,7 +21,7 @@ from training.synthetic import (
     to_batch,
 )
 from training.synthetic_background import sample_environment
-from training.synthetic_mesh import MeshBody, MeshShapes
+from training.synthetic_mesh import Bystanders, MeshBody, MeshShapes
 from training.synthetic_mesh_render import render_mesh
 from training.synthetic_textures import Appearance, sample_appearance
 
@@ -72,6 +72,28 @@ def _randomized(stream, poses: PoseBatch, partners: PoseBatch, shapes: MeshShape
     return app, env, cams, subject, subject.clone()
 
 
+def bystanders(stream, poses: PoseBatch, cam: CameraPose) -> Bystanders:
+    """Other people for the subjects ``poses`` seen by ``cam``: with the style's chance,
+    another random body in another pose, 0.5 to 1.1 m to the side of the subject and up
+    to 2.5 m behind it (or 0.4 m in front), on the same floor; never a seated one (there
+    is no stool for it)."""
+    g, bsz, body, style = stream.generator, len(poses), stream.body, stream.style
+    present = torch.rand(bsz, generator=g) < style.bystanders
+    shapes = body.sample_shapes(bsz, g)
+    others = stream.pose_source.sample(bsz, g, "cpu", bone_lengths=shapes.bone_lengths)
+    app = sample_appearance(body.capsules, bsz, g, wild=style.wild, girth=style.girth)
+    floor = torch.tensor([1.0, 0.0, 1.0])
+    right = torch.nn.functional.normalize(cam.rot[:, 0] * floor, dim=-1)
+    ahead = torch.nn.functional.normalize(cam.rot[:, 2] * floor, dim=-1)
+    side = torch.where(torch.rand(bsz, generator=g) < 0.5, -1.0, 1.0)
+    shift = ((side * _u(g, 0.5, 1.1, bsz))[:, None] * right
+             + _u(g, -0.4, 2.5, bsz)[:, None] * ahead)
+    root = poses.joints[:, 0] * floor + shift + others.joints[:, 0] * (1 - floor)
+    joints = others.joints - others.joints[:, :1] + root[:, None]
+    present &= ~torch.isfinite(others.seat[:, 0])
+    return Bystanders(shapes, others.rotations, joints, app, present)
+
+
 def draw_batch(stream) -> SyntheticBatch:
     """One :class:`SyntheticBatch` from ``stream`` (see SyntheticStream)."""
     g, bsz = stream.generator, stream.batch_size
@@ -85,8 +107,10 @@ def draw_batch(stream) -> SyntheticBatch:
     app, env, cams, subject, env_id = _randomized(stream, poses, partners or poses, shapes)
     if not stream.images:
         return labels_only(stream, poses, cams[0], subject, env_id)
+    others = (bystanders(stream, poses, cams[0])
+              if shapes is not None and stream.style.bystanders > 0 else None)
     return render_pair(stream, poses, partners, app, env, cams, subject, env_id,
-                       shapes=shapes)
+                       shapes=shapes, others=others)
 
 
 def labels_only(stream, poses: PoseBatch, cam: CameraPose, subject: torch.Tensor,
@@ -115,10 +139,12 @@ CHUNK = 64  # images per render call: larger calls were slower per image on the 
 def render_pair(stream, poses: PoseBatch, partners: PoseBatch | None, app: Appearance, env,
                 cams: list[CameraPose], subject: torch.Tensor, env_id: torch.Tensor,
                 postfix: Callable | None = None,
-                shapes: MeshShapes | None = None) -> SyntheticBatch:
+                shapes: MeshShapes | None = None,
+                others: Bystanders | None = None) -> SyntheticBatch:
     """Render the samples and (if given) their partners on the stream's device, in calls
     of at most ``CHUNK`` images, and assemble the batch; ``postfix`` is applied to the
-    finished images; ``shapes``: the bodies of mesh people."""
+    finished images; ``shapes``: the bodies of mesh people, ``others`` people beside
+    them (in the samples' images, not the partners')."""
     g, dev, bsz = stream.generator, stream.device, len(poses)
     groups = [(poses, cams[0], True)] + ([(partners, cams[1], False)] if partners else [])
     pictures = None if stream.pictures is None else stream.pictures.to(dev)
@@ -134,8 +160,9 @@ def render_pair(stream, poses: PoseBatch, partners: PoseBatch | None, app: Appea
                     sub_cam, stream.camera, stream.style, g, pictures,
                     tuple(o[idx].to(dev) for o in occ))
             if shapes is not None:
+                extra = others.index(idx).to(dev) if others is not None and main else None
                 out = render_mesh(stream.skeleton, stream.body, shapes.index(idx).to(dev),
-                                  *args)
+                                  *args, bystanders=extra)
             else:
                 out = render(stream.skeleton, stream.body, *args)
             if postfix is not None:

@@ -137,3 +137,31 @@ class TestMeshBody:
     def test_quadruped_keeps_capsules(self):
         s = SyntheticStream("randomized", "quadruped", batch_size=1, size=(32, 32))
         assert not isinstance(s.body, MeshBody)
+
+
+def test_a_bystander_in_front_hides_the_subject(body):
+    """A second person between the camera and the subject covers it: the subject's
+    keypoints behind it are not visible, and its pixels are nobody's part."""
+    from dataclasses import replace
+
+    from training.synthetic_mesh_render import render_mesh
+    from training.synthetic_sampling import _randomized, bystanders
+
+    stream = SyntheticStream(style_config("randomized", occluders=0.0, bystanders=1.0),
+                             HUMAN, batch_size=4, size=(48, 48), seed=2)
+    g = stream.generator
+    shapes = body.sample_shapes(4, g)
+    poses = stream.pose_source.sample(4, g, "cpu", bone_lengths=shapes.bone_lengths)
+    app, env, cams, _, _ = _randomized(stream, poses, poses, shapes)
+    args = (poses, app, env, cams[0], stream.camera, stream.style, g)
+    alone = render_mesh(HUMAN, body, shapes, *args)
+    others = bystanders(stream, poses, cams[0])
+    ahead = cams[0].rot[:, 2][:, None]  # the camera's viewing direction, world frame
+    front = replace(others, shapes=shapes, rotations=poses.rotations,
+                    joints=poses.joints - 0.5 * ahead, present=torch.ones(4, dtype=bool))
+    hidden = render_mesh(HUMAN, body, shapes, *args, bystanders=front)
+    assert torch.equal(alone.keypoints_px, hidden.keypoints_px)
+    assert alone.visibility.float().mean() > 0.5
+    assert hidden.visibility.float().mean() < 0.2  # it stands nearer: a few at its edges
+    assert (hidden.part_mask >= 0).sum() < 0.2 * (alone.part_mask >= 0).sum()
+    assert not torch.allclose(alone.image, hidden.image)
