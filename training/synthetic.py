@@ -60,9 +60,9 @@ class StyleConfig:
     ``limbs``: random proportions; ``activities``: pose activities (None: all);
     ``bystanders``: chance of another person partly in view beside or behind the
     subject (mesh people only); ``body``: ``"mesh"`` draws humans as anny meshes
-    (``training/synthetic_mesh.py``; their proportions come from the body model, so ``limbs`` and ``girth`` apply to
-    capsule bodies only), ``"capsules"`` as tapered capsules; other skeletons are
-    always capsules.
+    (``training/synthetic_mesh.py``; their proportions come from the body model, so
+    ``limbs`` and ``girth`` apply to capsule bodies only), ``"capsules"`` as tapered
+    capsules; other skeletons are always capsules.
     """
 
     fill: tuple[float, float] = (0.55, 0.95)
