@@ -35,7 +35,8 @@ from torch import nn  # noqa: E402
 from core.models.efficientnet import EfficientNetLite0  # noqa: E402
 from core.models.keypoints import soft_argmax  # noqa: E402
 from core.skeleton import HUMAN  # noqa: E402
-from training.real_photos import limb_errors, load_coco_people, person_crops  # noqa: E402
+from training.evaluate import limb_errors  # noqa: E402
+from training.real_photos import load_coco_people, person_crops  # noqa: E402
 from training.synthetic import SyntheticStream, style_config  # noqa: E402
 
 

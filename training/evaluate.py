@@ -22,6 +22,13 @@ What is computed (``docs/RESULTS.md`` quotes this):
   distance between predicted and labelled 3D keypoints after subtracting each one's
   root, where the labels have 3D (``keypoints_3d``, metres); no Procrustes alignment.
 
+On labelled photos (a COCO keypoints JSON, ``training/real_photos.py``: one 1.25 x box
+crop per person at 128 x 128) the error is over the **12 limb points** (shoulders,
+elbows, wrists, hips, knees, ankles) that are labelled, per person as predicted and
+forgiving a left/right swap of the whole person where that fits better (``ignore
+flips``), PCK at 6.4, 12.8 and 25.6 px (5, 10, 20 % of the crop) both ways; per
+``source`` (the dataset a photo came from) and overall.
+
 Results are given per activity (the labels' per-frame ``activity``) and overall
 (the mean over all images, so longer activities weigh more).
 
@@ -48,13 +55,17 @@ from core.errors import InputError
 from core.io import atomic_write_text
 from core.skeleton import Skeleton
 from core.video import VIDEO_EXTENSIONS
+from training.real_photos import load_coco_people, person_crops
 
 log = logging.getLogger("abspose.evaluate")
 
 METRIC_SIZE = 128
 CLEAR_FLIP_PX = 2.0
 PCK_THRESHOLDS = (3.0, 6.0, 12.0)
+PHOTO_PCK_THRESHOLDS = (6.4, 12.8, 25.6)
 ALL = "all"
+LIMBS = tuple(f"{s}_{p}" for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+              for s in ("left", "right"))
 
 
 @dataclass
@@ -251,6 +262,60 @@ def evaluate_folder(folder: str | Path, model_for: Callable[[Path], Any], device
         errors.append(fe)
         clips[video.stem] = summarize([fe], thresholds)[ALL]
     return {"summary": summarize(errors, thresholds), "clips": clips}
+
+
+def limb_errors(pred: np.ndarray, truth: np.ndarray, labelled: np.ndarray,
+                skeleton: Skeleton, thresholds=PHOTO_PCK_THRESHOLDS) -> dict[str, float]:
+    """Mean error (px) over the labelled limb points of (N, J, 2) predictions: as
+    predicted (``px``) and with each person's left/right swap forgiven when it is closer
+    (``px_ignore_flips``); PCK at ``thresholds`` px, both ways; ``people``, ``points``."""
+    limbs = [skeleton.index(n) for n in LIMBS]
+    swap = list(range(skeleton.num_keypoints))
+    for a, b in skeleton.left_right:
+        swap[a], swap[b] = swap[b], swap[a]
+    err = np.linalg.norm(pred - truth, axis=-1)[:, limbs]
+    err_sw = np.linalg.norm(pred[:, swap] - truth, axis=-1)[:, limbs]
+    mask = labelled[:, limbs]
+    mean = lambda e: (e * mask).sum(1) / np.maximum(mask.sum(1), 1)  # noqa: E731
+    pick = mean(err_sw) < mean(err)
+    forgiven = np.where(pick[:, None], err_sw, err)
+    out = {"people": len(pred), "points": int(mask.sum()),
+           "px": float(err[mask].mean()), "px_ignore_flips": float(forgiven[mask].mean()),
+           "flipped_people": float(pick.mean())}
+    for t in thresholds:
+        out[f"pck@{t:g}"] = float((err[mask] <= t).mean())
+        out[f"pck@{t:g}_ignore_flips"] = float((forgiven[mask] <= t).mean())
+    return out
+
+
+def evaluate_photos(path: str | Path, model, device: str = "auto", batch_size: int = 64
+                    ) -> dict[str, Any]:
+    """Predict every annotated person of a COCO keypoints JSON (one crop each at the
+    model's input size) and score the limb points: ``{"summary": {source or "all":
+    metrics}, "people": N}``."""
+    from core.predict import Predictor
+
+    skeleton = model.skeleton
+    missing = [n for n in LIMBS if n not in skeleton.keypoints]
+    if missing:
+        raise InputError(f"the model's skeleton has no {', '.join(missing)}: photos are "
+                         "scored on the HUMAN limb points")
+    people = load_coco_people(path, skeleton)
+    if not people:
+        raise InputError(f"{path}: no annotated person")
+    size = Predictor(model, device=device).input_size
+    if size[0] != size[1]:
+        raise InputError(f"photo crops are square; the model takes {size[1]} x {size[0]}")
+    crops, truth, labelled = person_crops(people, size=size[0])
+    track = Predictor(model, device=device, batch_size=batch_size).predict_frames(crops)
+    pred = np.asarray(track.keypoints, dtype=np.float64) * (METRIC_SIZE / size[0])
+    truth = truth * (METRIC_SIZE / size[0])
+    sources = np.array([p.source or "unknown" for p in people])
+    summary = {ALL: limb_errors(pred, truth, labelled, skeleton)}
+    for s in sorted(set(sources)):
+        sel = sources == s
+        summary[s] = limb_errors(pred[sel], truth[sel], labelled[sel], skeleton)
+    return {"summary": summary, "people": len(people)}
 
 
 def format_table(rows: dict[str, dict[str, dict[str, float]]], metric: str,

@@ -4,13 +4,12 @@ predicted keypoints on them.
 
     people = load_coco_people("person_keypoints.json", skeleton)   # PhotoPerson list
     crops, truth, visible = person_crops(people, size=128)          # (N, 128, 128, 3) ...
-    scores = limb_errors(pred_px, truth, visible, skeleton, size=128)
+    scores = limb_errors(pred_px, truth, visible, skeleton)   # training.evaluate
 
 Keypoints are mapped by name: a category's keypoint names may be ours (HUMAN) or the
 COCO-17 names (which are ours too). A crop is a square of ``scale`` x the longer side of
 the person's box, centred on the box, resized to ``size`` x ``size`` (outside the photo
-is black). Errors are in pixels of the crop, over the 12 limb points (shoulders, elbows,
-wrists, hips, knees, ankles) that are labelled.
+is black). Their errors are ``training.evaluate.limb_errors``.
 """
 
 from __future__ import annotations
@@ -24,9 +23,6 @@ import numpy as np
 
 from core.errors import InputError
 from core.skeleton import Skeleton
-
-LIMBS = tuple(f"{s}_{p}" for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
-              for s in ("left", "right"))
 
 
 @dataclass
@@ -49,7 +45,7 @@ def load_coco_people(path: str | Path, skeleton: Skeleton) -> list[PhotoPerson]:
     except (OSError, ValueError) as err:
         raise InputError(f"{path}: not a readable COCO keypoints JSON ({err})") from err
     for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key), list):
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
             raise InputError(f"{path}: missing the list '{key}'")
     names = {c.get("id"): c.get("keypoints") for c in data["categories"]}
     images = {im.get("id"): im for im in data["images"]}
@@ -106,27 +102,3 @@ def person_crops(people: list[PhotoPerson], size: int = 128, scale: float = 1.25
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0))
         truth.append(p.keypoints @ m[:, :2].T + m[:, 2])
     return np.stack(crops), np.stack(truth), np.stack([p.labelled for p in people])
-
-
-def limb_errors(pred: np.ndarray, truth: np.ndarray, labelled: np.ndarray,
-                skeleton: Skeleton, thresholds=(6.4, 12.8, 25.6)) -> dict[str, float]:
-    """Mean error (px) over the labelled limb points of (N, J, 2) predictions: as
-    predicted (``px``) and with each person's left/right swap forgiven when it is closer
-    (``px_ignore_flips``); PCK at ``thresholds`` px, both ways; ``people``, ``points``."""
-    limbs = [skeleton.index(n) for n in LIMBS]
-    swap = list(range(skeleton.num_keypoints))
-    for a, b in skeleton.left_right:
-        swap[a], swap[b] = swap[b], swap[a]
-    err = np.linalg.norm(pred - truth, axis=-1)[:, limbs]
-    err_sw = np.linalg.norm(pred[:, swap] - truth, axis=-1)[:, limbs]
-    mask = labelled[:, limbs]
-    mean = lambda e: (e * mask).sum(1) / np.maximum(mask.sum(1), 1)  # noqa: E731
-    pick = mean(err_sw) < mean(err)
-    forgiven = np.where(pick[:, None], err_sw, err)
-    out = {"people": len(pred), "points": int(mask.sum()),
-           "px": float(err[mask].mean()), "px_ignore_flips": float(forgiven[mask].mean()),
-           "flipped_people": float(pick.mean())}
-    for t in thresholds:
-        out[f"pck@{t:g}"] = float((err[mask] <= t).mean())
-        out[f"pck@{t:g}_ignore_flips"] = float((forgiven[mask] <= t).mean())
-    return out

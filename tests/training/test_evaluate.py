@@ -209,6 +209,48 @@ class TestCommand:
         expected = np.linalg.norm(track.keypoints - gt, axis=-1).mean() * 128 / 64
         assert res["summary"][ALL]["error_consider_flips"] == pytest.approx(expected, rel=1e-5)
 
+    def test_photos_are_cropped_predicted_and_scored(self, tiny_checkpoint, tmp_path, capsys):
+        """A COCO keypoints JSON: each person's crop is predicted at the model's input
+        size and its limb errors are those of the predictions on the crop, at 128 px."""
+        import cv2
+
+        from core.checkpoint import load_model
+        from core.predict import Predictor
+        from training.cli import main
+        from training.evaluate import limb_errors
+        from training.real_photos import load_coco_people, person_crops
+
+        rng = np.random.default_rng(0)
+        cv2.imwrite(str(tmp_path / "p.png"), rng.integers(0, 255, (90, 120, 3), np.uint8))
+        names = list(HUMAN.keypoints)
+        anns = []
+        for k, (source, box) in enumerate((("coco", [10, 5, 40, 70]), ("mpii", [60, 20, 50, 60]))):
+            kp = np.zeros((len(names), 3))
+            kp[:, :2] = rng.uniform(box[:2], np.add(box[:2], box[2:]), (len(names), 2))
+            kp[:, 2] = 2
+            anns.append({"id": k, "image_id": 1, "category_id": 1, "bbox": box,
+                         "keypoints": kp.flatten().tolist(), "source": source})
+        path = tmp_path / "people.json"
+        path.write_text(json.dumps({
+            "images": [{"id": 1, "file_name": "p.png"}],
+            "categories": [{"id": 1, "keypoints": names}], "annotations": anns}))
+        out = tmp_path / "photos.json"
+        assert main(["evaluate", str(path), "--checkpoint", str(tiny_checkpoint),
+                     "--device", "cpu", "--json", str(out)]) == 0
+        text = capsys.readouterr().out
+        assert "| coco | 1 |" in text and "| mpii | 1 |" in text and "| all | 2 |" in text
+        res = json.loads(out.read_text())
+        model = load_model(tiny_checkpoint)
+        size = Predictor(model, device="cpu").input_size[0]
+        crops, truth, labelled = person_crops(load_coco_people(path, HUMAN), size=size)
+        pred = Predictor(model, device="cpu").predict_frames(crops).keypoints
+        expected = limb_errors(pred * 128 / size, truth * 128 / size, labelled, HUMAN)
+        assert res["summary"][ALL]["px"] == pytest.approx(expected["px"], rel=1e-5)
+        assert res["summary"][ALL]["points"] == 24 and res["people"] == 2
+        path.write_text("[]")
+        assert main(["evaluate", str(path), "--checkpoint", str(tiny_checkpoint)]) != 0
+        assert "missing the list 'images'" in capsys.readouterr().err
+
     def test_missing_refined_models_are_named(self, labelled_clip, tmp_path):
         from training.cli import main
 

@@ -6,7 +6,8 @@ import pytest
 
 from core.errors import InputError
 from core.skeleton import HUMAN
-from training.real_photos import LIMBS, crop_transform, limb_errors, load_coco_people, person_crops
+from training.evaluate import LIMBS, limb_errors
+from training.real_photos import crop_transform, load_coco_people, person_crops
 
 COCO17 = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
           "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
