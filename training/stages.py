@@ -104,6 +104,10 @@ class Trainer:
             cfg.model = model.config
         else:
             model = AbsPoseModel(cfg.model)
+            if model.config.encoder.backbone != "unet":
+                model.load_pretrained()
+                log.info("%s: the encoder starts from ImageNet features (%s)", stage,
+                         model.config.encoder.backbone)
         self.model = model.to(self.device).train()
         # Frozen statistics need statistics worth keeping: a run from random weights
         # (no --from) trains with batch statistics, and a resumed run does as it did.

@@ -23,7 +23,7 @@ from core.camera import PerspectiveCamera
 from core.errors import InputError, check_shape
 from core.models.config import ModelConfig
 from core.models.discriminator import MultiScaleDiscriminator
-from core.models.encoder import SkeletonImageEncoder
+from core.models.encoder import build_encoder
 from core.models.keypoints import KeypointHead
 from core.models.renderer import ImageRenderer
 from core.models.uplift import Uplift
@@ -84,8 +84,8 @@ class AbsPoseModel(nn.Module):
         self.input_size = (int(config.input_size[0]), int(config.input_size[1]))
         self.camera = PerspectiveCamera(self.input_size, config.fov_deg)
 
-        self.encoder = SkeletonImageEncoder(num_channels, config.encoder.widths,
-                                            config.encoder.blocks)
+        self.encoder = build_encoder(num_channels, config.encoder.backbone,
+                                     config.encoder.widths, config.encoder.blocks)
         kp = config.keypoints
         self.keypoint_head = KeypointHead(self.skeleton, self.layout, kp.widths, kp.blocks,
                                           kp.confidence_sigma)
@@ -96,6 +96,12 @@ class AbsPoseModel(nn.Module):
                                             config.gamma)
         self.renderer = ImageRenderer(num_channels, config.renderer.widths,
                                       config.renderer.kind)
+
+    def load_pretrained(self) -> None:
+        """Load what a fresh model starts from besides random weights: the ImageNet
+        features of an ``efficientnet_lite0`` encoder (nothing for the UNet)."""
+        if hasattr(self.encoder, "load_pretrained"):
+            self.encoder.load_pretrained()
 
     @property
     def num_channels(self) -> int:

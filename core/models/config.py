@@ -20,14 +20,18 @@ from core.errors import ConfigError
 
 @dataclass
 class UNetConfig:
-    """A small UNet: a stride-2 stem, then one level per width, each halving the size.
+    """The skeleton image encoder: by default a small UNet (a stride-2 stem, then one
+    level per width, each halving the size).
 
-    widths: channels per level, from the stem's resolution (H/2) down.
-    blocks: 3x3 conv blocks per level, on the way down and on the way up.
+    widths: channels per level, from the stem's resolution (H/2) down; for the
+        ``efficientnet_lite0`` backbone the decoder's channels at H/2, H/4, H/8.
+    blocks: 3x3 conv blocks per level, on the way down and on the way up (UNet only).
+    backbone: ``"unet"`` or ``"efficientnet_lite0"`` (ImageNet features).
     """
 
     widths: tuple[int, ...] = (32, 48, 64, 96)
     blocks: int = 1
+    backbone: Literal["unet", "efficientnet_lite0"] = "unet"
 
 
 @dataclass
@@ -106,6 +110,8 @@ class ModelConfig:
         levels = max(len(self.encoder.widths), len(self.keypoints.widths),
                      len(self.renderer.widths))
         step = 2 ** levels
+        if self.encoder.backbone == "efficientnet_lite0":
+            step = max(step, 16)
         if h % step or w % step:
             raise ConfigError(
                 f"input_size {tuple(self.input_size)} must be divisible by {step} "
@@ -150,6 +156,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "renderer": {"widths": [32, 64, 128]},
         "discriminator": {"width": 32},
     },
+    # ImageNet features in the encoder (EfficientNet-Lite0), the rest as the default
+    "imagenet": {"encoder": {"backbone": "efficientnet_lite0", "widths": [32, 48, 64]}},
     "tiny": {
         "input_size": [64, 64],
         "encoder": {"widths": [8, 16, 16]},

@@ -85,9 +85,11 @@ def weights_file() -> Path:
 
 
 class EfficientNetLite0(nn.Module):
-    """The network; ``pretrained`` loads the ImageNet weights (see :func:`weights_file`)."""
+    """The network; ``pretrained`` loads the ImageNet weights (see :func:`weights_file`).
+    ``num_blocks`` < 16 keeps only the first blocks (a feature extractor: no head, no
+    classifier)."""
 
-    def __init__(self, pretrained: bool = False):
+    def __init__(self, pretrained: bool = False, num_blocks: int = 16):
         super().__init__()
         self._conv_stem = SameConv(3, 32, 3, 2, bias=False)
         self._bn0 = _bn(32)
@@ -96,13 +98,21 @@ class EfficientNetLite0(nn.Module):
             for r in range(repeats):
                 blocks.append(MBConv(cin, cout, expand, kernel, stride if r == 0 else 1))
                 cin = cout
-        self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv(320, 1280, 1, bias=False)
-        self._bn1 = _bn(1280)
-        self._fc = nn.Linear(1280, 1000)
+        self._blocks = nn.ModuleList(blocks[:num_blocks])
+        self.classifier = num_blocks == len(blocks)
+        if self.classifier:
+            self._conv_head = SameConv(320, 1280, 1, bias=False)
+            self._bn1 = _bn(1280)
+            self._fc = nn.Linear(1280, 1000)
         if pretrained:
-            state = torch.load(weights_file(), map_location="cpu", weights_only=True)
-            self.load_state_dict(state, strict=True)
+            self.load_imagenet()
+
+    def load_imagenet(self) -> None:
+        """Load the ImageNet weights, strictly (every weight of this network, and for a
+        truncated one nothing but the blocks it keeps is left over)."""
+        state = torch.load(weights_file(), map_location="cpu", weights_only=True)
+        own = self.state_dict()
+        self.load_state_dict({k: v for k, v in state.items() if k in own}, strict=True)
 
     @staticmethod
     def normalize(image: torch.Tensor) -> torch.Tensor:
@@ -114,7 +124,7 @@ class EfficientNetLite0(nn.Module):
         of (B, 3, H, W) RGB in [0, 1], computed through block ``upto`` only."""
         x = F.relu6(self._bn0(self._conv_stem(self.normalize(image))))
         out = []
-        for k, block in enumerate(self._blocks[:upto + 1]):
+        for k, block in enumerate(list(self._blocks)[:upto + 1]):
             x = block(x)
             if k in FEATURE_BLOCKS:
                 out.append(x)

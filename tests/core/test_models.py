@@ -16,6 +16,7 @@ from core.models import (
     ModelConfig,
     MultiScaleDiscriminator,
     SkeletonImageEncoder,
+    UNetConfig,
     build_discriminators,
     soft_argmax,
     solve_translation,
@@ -341,3 +342,37 @@ class TestAbsPoseModel:
                         for p in m.parameters())
         assert model.uplift.inp[0].out_features == 1024  # Martinez width
         assert inference < 6e6 and math.isfinite(inference)
+
+
+class TestImageNetEncoder:
+    def test_shapes_and_range(self):
+        from core.models.encoder import EfficientNetSkeletonEncoder
+
+        enc = EfficientNetSkeletonEncoder(5, (8, 8, 8)).eval()
+        for b in (1, 3):
+            y = enc(torch.rand(b, 3, 64, 96))
+            assert y.shape == (b, 5, 64, 96) and 0 <= float(y.min()) and float(y.max()) <= 1
+
+    def test_a_fresh_model_starts_from_imagenet_and_a_checkpoint_keeps_its_own(self, tmp_path):
+        from core.checkpoint import load_model, save_checkpoint
+        from core.models.efficientnet import EfficientNetLite0
+
+        model = AbsPoseModel(ModelConfig.preset("imagenet"))
+        full = EfficientNetLite0(pretrained=True).state_dict()
+        key = "_blocks.10._project_conv.weight"
+        assert not torch.equal(model.encoder.backbone.state_dict()[key], full[key])
+        model.load_pretrained()
+        assert torch.equal(model.encoder.backbone.state_dict()[key], full[key])
+        with torch.no_grad():
+            model.encoder.backbone._blocks[10]._project_conv.weight.mul_(2)
+        save_checkpoint(tmp_path / "m.pt", model.eval())
+        back = load_model(tmp_path / "m.pt")
+        assert back.config.encoder.backbone == "efficientnet_lite0"
+        assert torch.equal(back.encoder.backbone.state_dict()[key], 2 * full[key])
+
+    def test_config_checks(self):
+        with pytest.raises(ConfigError, match="3 decoder widths"):
+            AbsPoseModel(ModelConfig.preset("imagenet", encoder=UNetConfig(
+                widths=(8, 8), backbone="efficientnet_lite0")))
+        with pytest.raises(ConfigError, match="divisible by 16"):
+            ModelConfig.preset("imagenet", input_size=(72, 72))
