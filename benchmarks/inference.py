@@ -4,6 +4,7 @@ counts and checkpoint sizes of the model, and the width / depth trade-off of spe
     python benchmarks/inference.py                     # default preset, B=32, 128 x 128
     python benchmarks/inference.py --sweep             # width / depth variants
     python benchmarks/inference.py --device cuda       # adds bf16 autocast rows
+    python benchmarks/inference.py --compare default imagenet   # presets side by side
 
 Frames/s are batch / median time of ``predict`` over interleaved repeats (the memory
 formats alternate so machine noise hits them alike), after two warm-up calls.
@@ -136,6 +137,19 @@ def report_sweep(args) -> None:
               + f" {args.batch / result[name]:9.1f}")
 
 
+def report_compare(args) -> None:
+    cfgs = {name: sized(ModelConfig.preset(name), args.size) for name in args.compare}
+    for layout in (False, True):
+        result = measure({k: (c, layout, False) for k, c in cfgs.items()}, args)
+        print(f"predict, batch {args.batch}, {args.size}x{args.size}, float32 "
+              f"{'channels_last' if layout else 'contiguous'}, median of {args.repeats}, "
+              "interleaved:")
+        for name, sec in result.items():
+            enc = params(AbsPoseModel(cfgs[name]).encoder) / 1e6
+            print(f"  {name:12s} encoder {enc:6.3f} M {sec * 1000:8.1f} ms/batch "
+                  f"{args.batch / sec:9.1f} frames/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,6 +160,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--sweep", action="store_true", help="width / depth variants")
+    parser.add_argument("--compare", nargs="+", default=None, metavar="PRESET",
+                        help="these model presets side by side")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -153,7 +169,9 @@ def main() -> None:
     device = (torch.cuda.get_device_name() if args.device == "cuda"
               else f"{platform.processor() or platform.machine()} CPU")
     print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads")
-    if args.sweep:
+    if args.compare:
+        report_compare(args)
+    elif args.sweep:
         report_sweep(args)
     else:
         report_default(args)
