@@ -452,6 +452,7 @@ class MeshBody:
         self.faces = self.assets.faces
         self.face_segment = self.assets.segment[self.faces[:, 0]]
         self.face_kind = self.assets.face_kind
+        self.coords = self.assets.coords[:, :3].contiguous()
         #: every 8th vertex: enough to frame a subject, cheap to pose
         self.frame_vertices = torch.arange(0, len(self.assets.template), 8)
 

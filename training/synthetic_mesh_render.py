@@ -34,8 +34,8 @@ def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
     nv = shapes.rest.shape[1]
     region = shapes.region.flatten().index_select(0, b * nv + surf.vertex)
     corners = body.faces.to(dev)[surf.face]  # (N, 3)
-    coords = body.assets.coords.to(dev)
-    uv = (coords[corners][..., :3] * surf.bary[..., None]).sum(1)  # (N, 3)
+    coords = body.coords.to(dev)  # (V, 3) along the body, metres along, metres around
+    uv = (coords[corners] * surf.bary[..., None]).sum(1)  # (N, 3)
     looks = torch.cat([app.colors.reshape(bsz, nreg, 6), app.pattern[..., None].float(),
                        app.freq[..., None], app.phase[..., None]], -1)
     look = looks.reshape(-1, 9).T.contiguous().index_select(1, b * nreg + region)  # (9, N)

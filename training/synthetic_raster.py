@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import torch
 
 DEPTH_QUANTUM = 1e-4  # metres per step of the packed depth key
-FACE_SLOTS = 2**16  # triangles per mesh at most
+FACE_BITS = 16
+FACE_SLOTS = 2**FACE_BITS  # triangles per mesh at most
 _NO_HIT = torch.iinfo(torch.int64).max
 
 
@@ -54,32 +55,39 @@ def rasterize_mesh(px: torch.Tensor, z: torch.Tensor, faces: torch.Tensor,
     if nf > FACE_SLOTS:
         raise ValueError(f"at most {FACE_SLOTS} triangles per mesh, got {nf}")
     dev = px.device
-    flat_f = faces.to(dev).flatten()
-    tri = px.index_select(1, flat_f).view(bsz, nf, 3, 2)
-    tz = z.index_select(1, flat_f).view(bsz, nf, 3)
-    x, y = tri[..., 0], tri[..., 1]  # (B, F, 3)
-    e1x, e1y = x[..., 1] - x[..., 0], y[..., 1] - y[..., 0]
-    e2x, e2y = x[..., 2] - x[..., 0], y[..., 2] - y[..., 0]
+    corners = faces.to(dev).T.flatten()  # corner-major: contiguous (B, F) rows per corner
+
+    def per_corner(values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return values.index_select(1, corners).view(bsz, 3, nf).unbind(1)
+
+    x0, x1, x2 = per_corner(px[..., 0].contiguous())
+    y0, y1, y2 = per_corner(px[..., 1].contiguous())
+    z0, z1, z2 = per_corner(z)
+    e1x, e1y, e2x, e2y = x1 - x0, y1 - y0, x2 - x0, y2 - y0
     area = e1x * e2y - e1y * e2x  # > 0: front-facing (image y points down)
-    lo_x, hi_x = x.amin(-1).ceil().clamp_min(0), x.amax(-1).floor().clamp_max(w - 1)
-    lo_y, hi_y = y.amin(-1).ceil().clamp_min(0), y.amax(-1).floor().clamp_max(h - 1)
-    wx, wy = (hi_x - lo_x + 1).clamp_min(0), (hi_y - lo_y + 1).clamp_min(0)
-    keep = (area > 1e-9) & (tz.amin(-1) > near) & (wx > 0) & (wy > 0)
+    lo_x = torch.minimum(torch.minimum(x0, x1), x2).ceil_().clamp_min_(0)
+    hi_x = torch.maximum(torch.maximum(x0, x1), x2).floor_().clamp_max_(w - 1)
+    lo_y = torch.minimum(torch.minimum(y0, y1), y2).ceil_().clamp_min_(0)
+    hi_y = torch.maximum(torch.maximum(y0, y1), y2).floor_().clamp_max_(h - 1)
+    wx, wy = (hi_x - lo_x + 1).clamp_min_(0), (hi_y - lo_y + 1).clamp_min_(0)
+    near_z = torch.minimum(torch.minimum(z0, z1), z2)
+    keep = (area > 1e-9) & (near_z > near) & (wx > 0) & (wy > 0)
     depth = torch.full((bsz * h * w,), _NO_HIT, dtype=torch.int64, device=dev)
     sel = torch.nonzero(keep.flatten()).flatten()  # (K,) index b * F + f
     if sel.numel() > 0:
+        image = torch.div(sel, nf, rounding_mode="floor")
         n = (wx.flatten()[sel] * wy.flatten()[sel]).long()
         inv = 1.0 / area.flatten()[sel]
-        x0, y0 = x[..., 0].flatten()[sel], y[..., 0].flatten()[sel]
+        x0, y0 = x0.flatten()[sel], y0.flatten()[sel]
         ax, ay = e1x.flatten()[sel], e1y.flatten()[sel]
         bx, by = e2x.flatten()[sel], e2y.flatten()[sel]
-        iz = 1.0 / tz.flatten(0, 1)[sel]  # (K, 3) inverse depths
+        iz = 1.0 / torch.stack([z0.flatten()[sel], z1.flatten()[sel], z2.flatten()[sel]], 1)
         # barycentrics of a pixel q: w1 = ((q - p0) x e2) / area, w2 = (e1 x (q - p0)) / area
         table = torch.stack([
             lo_x.flatten()[sel], lo_y.flatten()[sel], wx.flatten()[sel],
-            (torch.cumsum(n, 0) - n).float(), (sel // nf * (h * w)).float(),
+            (torch.cumsum(n, 0) - n).float(), (image * (h * w)).float(),
             x0, y0, by * inv, -bx * inv, -ay * inv, ax * inv,
-            iz[:, 0], iz[:, 1] - iz[:, 0], iz[:, 2] - iz[:, 0], (sel % nf).float()])
+            iz[:, 0], iz[:, 1] - iz[:, 0], iz[:, 2] - iz[:, 0], (sel - image * nf).float()])
         win = torch.repeat_interleave(torch.arange(sel.numel(), device=dev), n)
         (ox, oy, wxw, start, base, x0, y0, a1x, a1y, a2x, a2y, iz0, iz1, iz2,
          fid) = table.index_select(1, win).unbind(0)
@@ -93,13 +101,14 @@ def rasterize_mesh(px: torch.Tensor, z: torch.Tensor, faces: torch.Tensor,
         w2 = dx * a2x + dy * a2y
         inside = (w1 >= -1e-6) & (w2 >= -1e-6) & (w1 + w2 <= 1.0 + 1e-6)
         invz = iz0 + w1 * iz1 + w2 * iz2
-        key = (1.0 / invz.clamp_min(1e-6) / DEPTH_QUANTUM).long() * FACE_SLOTS + fid.long()
-        key = torch.where(inside, key, torch.full_like(key, _NO_HIT))
+        key = (invz.clamp_min(1e-6).reciprocal_().div_(DEPTH_QUANTUM).long() << FACE_BITS) | \
+            fid.long()
+        key.masked_fill_(~inside, _NO_HIT)
         depth.scatter_reduce_(0, pixel, key, reduce="amin")
     depth = depth.view(bsz, h * w)
-    hit = depth != _NO_HIT
-    face = torch.where(hit, depth % FACE_SLOTS, -1)
-    dist = torch.where(hit, (depth // FACE_SLOTS).float() * DEPTH_QUANTUM, float("inf"))
+    miss = depth == _NO_HIT
+    face = (depth & (FACE_SLOTS - 1)).masked_fill_(miss, -1)
+    dist = (depth >> FACE_BITS).float().mul_(DEPTH_QUANTUM).masked_fill_(miss, float("inf"))
     return face, dist
 
 

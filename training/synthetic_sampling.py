@@ -79,9 +79,15 @@ def bystanders(stream, poses: PoseBatch, cam: CameraPose) -> Bystanders:
     is no stool for it)."""
     g, bsz, body, style = stream.generator, len(poses), stream.body, stream.style
     present = torch.rand(bsz, generator=g) < style.bystanders
-    shapes = body.sample_shapes(bsz, g)
-    others = stream.pose_source.sample(bsz, g, "cpu", bone_lengths=shapes.bone_lengths)
-    app = sample_appearance(body.capsules, bsz, g, wild=style.wild, girth=style.girth)
+    # drawn for the present ones only; the absent rows repeat one of them, never drawn
+    k = max(int(present.sum()), 1)
+    row = (torch.cumsum(present.long(), 0) - 1).clamp_min(0)
+    shapes = body.sample_shapes(k, g)
+    others = stream.pose_source.sample(k, g, "cpu", bone_lengths=shapes.bone_lengths)
+    others = others.index(row)
+    shapes = shapes.index(row)
+    app = sample_appearance(body.capsules, k, g, wild=style.wild,
+                            girth=style.girth).index(row)
     floor = torch.tensor([1.0, 0.0, 1.0])
     right = torch.nn.functional.normalize(cam.rot[:, 0] * floor, dim=-1)
     ahead = torch.nn.functional.normalize(cam.rot[:, 2] * floor, dim=-1)
