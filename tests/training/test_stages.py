@@ -2,6 +2,7 @@
 falls on a fixed batch, resuming is exact, Ctrl-C leaves a checkpoint, DDP keeps ranks
 in step, and bad footage is reported."""
 
+import dataclasses
 import math
 import os
 import signal
@@ -422,3 +423,27 @@ def test_export_model_writes_the_model_alone(pretrained, tmp_path, capsys):
     assert torch.allclose(pa.keypoints, pb.keypoints, atol=2e-2)
     assert main(["export-model", str(pretrained), str(out)]) == 2  # exists: not replaced
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_export_model_takes_the_renderer_of_another_model(pretrained, tmp_path, capsys):
+    from core.checkpoint import save_checkpoint
+    from core.models import AbsPoseModel
+    from training.cli import main
+
+    base = load_model(pretrained)
+    donor = AbsPoseModel(base.config)  # other (random) weights, same architecture
+    save_checkpoint(tmp_path / "donor.pt", donor)
+    out = tmp_path / "model.pt"
+    assert main(["export-model", str(pretrained), str(out), "--renderer-from",
+                 str(tmp_path / "donor.pt")]) == 0
+    got = load_model(out)
+    for k, v in donor.renderer.state_dict().items():
+        assert torch.equal(got.renderer.state_dict()[k], v), k
+    for k, v in base.encoder.state_dict().items():
+        assert torch.equal(got.encoder.state_dict()[k], v), k
+    other = AbsPoseModel(dataclasses.replace(base.config, layout="3ch"))
+    save_checkpoint(tmp_path / "other.pt", other)
+    assert main(["export-model", str(pretrained), str(tmp_path / "x.pt"), "--renderer-from",
+                 str(tmp_path / "other.pt")]) == 2
+    assert "does not fit" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()

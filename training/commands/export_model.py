@@ -6,6 +6,12 @@ state (several times the model's size). This writes the model alone, what ``pred
 (half the size, read back as float32: predictions move by about 1e-3 px)::
 
     abspose export-model runs/train/last.pt my_model.pt --half
+
+``--renderer-from OTHER`` takes the image renderer's weights from another model (of the
+same skeleton, layout, input size and renderer architecture), e.g. a new pose path
+pretrained alone with the renderer of an earlier model::
+
+    abspose export-model runs/pose/last.pt model.pt --renderer-from old.pt --half
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", type=Path, metavar="OUT", help="the model file to write")
     p.add_argument("--half", action="store_true", help="store the weights as float16")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--renderer-from", type=Path, default=None, metavar="CKPT",
+                   help="take the image renderer's weights from this model")
     p.set_defaults(func=run)
 
 
@@ -35,6 +43,17 @@ def run(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     model = model_from_checkpoint(ckpt)
     extra = {"trained_steps": int(ckpt.get("step", 0)), "trained_stage": str(ckpt.get("stage", ""))}
+    if args.renderer_from is not None:
+        donor = model_from_checkpoint(load_checkpoint(args.renderer_from))
+        mine, theirs = model.config, donor.config
+        same = (mine.renderer == theirs.renderer and mine.layout == theirs.layout
+                and tuple(mine.input_size) == tuple(theirs.input_size)
+                and model.skeleton.keypoints == donor.skeleton.keypoints)
+        if not same:
+            raise InputError(f"{args.renderer_from}: its renderer does not fit this model "
+                             "(skeleton, layout, input size and renderer config must match)")
+        model.renderer.load_state_dict(donor.renderer.state_dict())
+        extra["renderer_from"] = str(args.renderer_from)
     save_checkpoint(args.out, model, extra, half=args.half)
     size = args.out.stat().st_size / 2**20
     print(f"wrote {args.out} ({size:.1f} MiB, {'float16' if args.half else 'float32'} weights; "
