@@ -91,7 +91,7 @@ class MeshAssets:
     per-vertex coordinates for clothing and texture (position along limb or torso,
     metres along, metres around, head up, head back), ``neck_fraction`` where the neck
     point lies between neck01 and head, ``thickness`` (S,) metres from a segment's axis
-    to its surface, ``face_kind`` (F,) 1 on the eyes, 2 in the mouth, 0 elsewhere."""
+    to its surface, ``face_kind`` (F,) ``EYE`` on the eyes, 0 elsewhere."""
 
     model: torch.nn.Module
     template: torch.Tensor
@@ -183,40 +183,61 @@ def _build_assets(skeleton: Skeleton) -> MeshAssets:
 
 
 def decimate(assets: MeshAssets, cell: float) -> MeshAssets:
-    """The mesh with one vertex per ``cell``-metre cube of the template (vertex
-    clustering: the vertex nearest its cell's mean stands for the cell, triangles that
-    collapse are dropped); every per-vertex table subsampled alike."""
+    """The mesh without its inner parts (mouth, tongue, eye sockets, the backs of the
+    eyes), with one vertex per ``cell``-metre cube of the template (vertex clustering:
+    the vertex nearest its cell's mean stands for the cell, the eyes clustered apart
+    from the skin, triangles that collapse are dropped); every per-vertex table
+    subsampled alike."""
+    outer = assets.face_kind != INNER
+    faces, kind = assets.faces[outer], assets.face_kind[outer]
     v = assets.template
+    eye = torch.zeros(len(v), dtype=torch.int64)
+    eye[faces[kind == EYE].flatten()] = 1
     key = torch.floor(v / cell).long()
-    key = (key - key.amin(0)) @ torch.tensor([1, 1 << 20, 1 << 40])
+    key = (key - key.amin(0)) @ torch.tensor([2, 1 << 21, 1 << 42]) + eye
+    used = torch.zeros(len(v), dtype=torch.bool)
+    used[faces.flatten()] = True
+    key = torch.where(used, key, -1)  # every unused vertex in one cluster, dropped below
     _, cluster = torch.unique(key, return_inverse=True)
+    if not bool(used.all()):
+        cluster = cluster - 1  # the unused ones' cluster (key -1 sorts first) becomes -1
+    v, cluster = v[used], cluster[used]
+    index = torch.nonzero(used).flatten()
     count = torch.zeros(int(cluster.max()) + 1).index_add_(0, cluster, torch.ones(len(v)))
     mean = torch.zeros(len(count), 3).index_add_(0, cluster, v) / count[:, None]
     dist = (v - mean[cluster]).norm(dim=-1)
     best = torch.full((len(count),), math.inf).scatter_reduce(0, cluster, dist, "amin")
     chosen = torch.nonzero(dist <= best[cluster]).flatten()
     keep = torch.zeros(len(count), dtype=torch.int64).scatter_(0, cluster[chosen], chosen)
-    faces = cluster[assets.faces]
+    keep = index[keep]  # into the full mesh
+    to_cluster = torch.full((len(assets.template),), -1, dtype=torch.int64)
+    to_cluster[index] = cluster
+    faces = to_cluster[faces]
     ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (
         faces[:, 0] != faces[:, 2])
-    faces, kind = faces[ok], assets.face_kind[ok]
+    faces, kind = faces[ok], kind[ok]
     _, first = np.unique(np.sort(faces.numpy(), 1), axis=0, return_index=True)
     first = torch.as_tensor(np.sort(first))
-    return MeshAssets(assets.model, v[keep], assets.blendshapes[:, keep], assets.anchors,
+    return MeshAssets(assets.model, assets.template[keep], assets.blendshapes[:, keep],
+                      assets.anchors,
                       assets.anchor_blend, faces[first], assets.weights[keep],
                       assets.segment[keep], assets.normals[keep], assets.coords[keep],
                       assets.neck_fraction, assets.thickness, kind[first])
 
 
+EYE, INNER = 1, 2  # face kinds
+
+
 def _face_kinds(model) -> torch.Tensor:
-    """(F,) 1 for the triangles of the eyes, 2 for the mouth, from anny's body-part
-    segmentation."""
+    """(F,) ``EYE`` for the fronts of the eyes, ``INNER`` for what lies inside the head
+    (the mouth, the tongue, the eye sockets and the backs of the eyes), 0 elsewhere,
+    from anny's body-part segmentation."""
     from anny.face_segmentation import get_face_segmentation_mask
 
     kind = torch.zeros(len(model.faces), dtype=torch.int64)
-    eyes = [f"{p}.{s}" for p in ("eye_front", "eye_back", "eye_cavity") for s in "LR"]
-    kind[get_face_segmentation_mask(model, eyes).cpu()] = 1
-    kind[get_face_segmentation_mask(model, ["mouth_cavity", "tongue"]).cpu()] = 2
+    inner = [f"{p}.{s}" for p in ("eye_back", "eye_cavity") for s in "LR"]
+    kind[get_face_segmentation_mask(model, [*inner, "mouth_cavity", "tongue"]).cpu()] = INNER
+    kind[get_face_segmentation_mask(model, ["eye_front.L", "eye_front.R"]).cpu()] = EYE
     return kind
 
 
@@ -508,6 +529,7 @@ class MeshBody:
         neckline = 1.0 + 0.25 * u[:, 4:5]
         top_line = torch.where(u[:, 5:6] < 0.08, 2.0, -0.15 + 0.6 * u[:, 6:7])  # bald: 2
         back_line = -0.35 + 0.55 * u[:, 7:8]
+        forehead = 0.35 + 0.3 * torch.rand(n, 1, generator=g)
         shoes = torch.rand(n, 1, generator=g) < 0.88
         kind = {name: torch.tensor([nm.endswith(name) for nm in names])[seg]
                 for name in ("arm", "forearm", "hand", "thigh", "shin", "foot")}
@@ -523,7 +545,8 @@ class MeshBody:
         region = torch.where(kind["foot"] & shoes, SHOES, region)
         head = seg == names.index("head")
         up, back = a.coords[:, 3], a.coords[:, 4]
-        hair = head & ((up > top_line) | ((back > back_line) & (up > -0.3)))
+        face = (back < -0.2) & (up < forehead)  # the face stays bare
+        hair = head & ~face & ((up > top_line) | ((back > back_line) & (up > -0.3)))
         return torch.where(hair, HAIR, region)
 
     def pose(self, shapes: MeshShapes, rotations: torch.Tensor, root: torch.Tensor,

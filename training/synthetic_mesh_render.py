@@ -13,21 +13,20 @@ from core.skeleton import Skeleton
 from training.poses import PoseBatch
 from training.synthetic import CameraPose, RenderOutput, StyleConfig, stool_capsules
 from training.synthetic_background import Environment, render_background
-from training.synthetic_mesh import Bystanders, MeshBody, MeshShapes
+from training.synthetic_mesh import EYE, Bystanders, MeshBody, MeshShapes
 from training.synthetic_post import colour_jitter, postprocess
 from training.synthetic_raster import MeshSurface, mesh_surface, project_vertices, rasterize_mesh
 from training.synthetic_render import project_capsules, rasterize, surface, visibility_from_pixels
 from training.synthetic_textures import Appearance, pattern_value, shade_body
 
 EYE_COLOUR = (0.07, 0.05, 0.04)
-MOUTH_COLOUR = (0.35, 0.12, 0.1)
 
 
 def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
                surf: MeshSurface) -> torch.Tensor:
     """(N, 3) lit colour of every covered pixel: the region of the nearest vertex, its
-    pattern over the surface coordinates interpolated across the triangle, eyes and
-    mouth darkened, Lambert and Blinn-Phong light as for the capsules."""
+    pattern over the surface coordinates interpolated across the triangle, the eyes
+    dark, Lambert and Blinn-Phong light as for the capsules."""
     dev = surf.sample.device
     bsz, nreg = app.colors.shape[:2]
     b = surf.sample
@@ -42,9 +41,8 @@ def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
     mix = pattern_value(look[6].long(), uv[:, 1], uv[:, 2], (uv[:, 0] / 2).clamp(0, 1),
                         look[7], look[8])
     albedo = look[0:3] + mix * (look[3:6] - look[0:3])  # (3, N)
-    kind = body.face_kind.to(dev)[surf.face]
-    for k, colour in ((1, EYE_COLOUR), (2, MOUTH_COLOUR)):
-        albedo = torch.where(kind == k, torch.tensor(colour, device=dev)[:, None], albedo)
+    eye = body.face_kind.to(dev)[surf.face] == EYE
+    albedo = torch.where(eye, torch.tensor(EYE_COLOUR, device=dev)[:, None], albedo)
     half = torch.nn.functional.normalize(torch.tensor([0.0, 0.0, -1.0], device=dev)
                                          - app.light_dir, dim=-1)
     per = torch.cat([app.light_dir, app.ambient[:, None], app.diffuse[:, None],
