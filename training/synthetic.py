@@ -52,6 +52,9 @@ class StyleConfig:
 
     ``fill``: the subject's larger extent as a fraction of the image; ``offset``: shift
     of the subject's centre as a fraction of the free margin (above 1 crops it);
+    ``cut``: chance of a shift of up to 1.1 margins instead (the subject touches or
+    crosses the image's edge), so most subjects sit near the centre as in a person's
+    box crop;
     ``elevation`` / ``roll``: camera angles in degrees (roll is a normal std);
     ``blur``: Gaussian sigma in pixels; ``noise``: sensor noise std; ``jitter``:
     colour-jitter strength; ``backgrounds``: weights of room / noise / clutter /
@@ -65,8 +68,9 @@ class StyleConfig:
     capsules; other skeletons are always capsules.
     """
 
-    fill: tuple[float, float] = (0.55, 0.95)
-    offset: float = 1.1
+    fill: tuple[float, float] = (0.6, 0.9)
+    offset: float = 0.3
+    cut: float = 0.15
     elevation: tuple[float, float] = (-15.0, 50.0)
     roll: float = 8.0
     blur: tuple[float, float] = (0.0, 1.2)

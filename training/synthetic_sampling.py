@@ -57,7 +57,8 @@ def _randomized(stream, poses: PoseBatch, partners: PoseBatch, shapes: MeshShape
     fill = _u(g, *style.fill, bsz)
     cams = []
     for p in (poses, partners):
-        offset = _u(g, -style.offset, style.offset, bsz, 2)
+        reach = torch.where(torch.rand(bsz, 1, generator=g) < style.cut, 1.1, style.offset)
+        offset = _u(g, -1.0, 1.0, bsz, 2) * reach
         if shapes is None:
             points, pad = p.joints.cpu(), 0.25
         else:  # the mesh's own extent
