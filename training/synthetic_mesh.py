@@ -109,11 +109,9 @@ class MeshAssets:
 
 
 def anny_available() -> bool:
-    try:
-        import anny  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("anny") is not None
 
 
 def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
@@ -145,6 +143,9 @@ def mesh_assets(skeleton: Skeleton) -> MeshAssets:
 def _build_assets(skeleton: Skeleton) -> MeshAssets:
     if not anny_available():
         raise InputError("mesh people need the 'anny' package: pip install anny")
+    import warp
+
+    warp.config.log_level = warp.LOG_ERROR  # anny starts warp on import: no banner
     import anny
 
     log.info("building the anny body model")
