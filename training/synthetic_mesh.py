@@ -208,8 +208,9 @@ def decimate(assets: MeshAssets, cell: float) -> MeshAssets:
     mean = torch.zeros(len(count), 3).index_add_(0, cluster, v) / count[:, None]
     dist = (v - mean[cluster]).norm(dim=-1)
     best = torch.full((len(count),), math.inf).scatter_reduce(0, cluster, dist, "amin")
-    chosen = torch.nonzero(dist <= best[cluster]).flatten()
-    keep = torch.zeros(len(count), dtype=torch.int64).scatter_(0, cluster[chosen], chosen)
+    chosen = torch.nonzero(dist <= best[cluster]).flatten()  # ties: the lowest index
+    keep = torch.full((len(count),), len(v), dtype=torch.int64).scatter_reduce(
+        0, cluster[chosen], chosen, "amin")
     keep = index[keep]  # into the full mesh
     to_cluster = torch.full((len(assets.template),), -1, dtype=torch.int64)
     to_cluster[index] = cluster

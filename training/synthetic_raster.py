@@ -41,7 +41,8 @@ def rasterize_mesh(px: torch.Tensor, z: torch.Tensor, faces: torch.Tensor,
 
     Args:
         px: (B, V, 2) projected vertices; z: (B, V) their depths (metres).
-        faces: (F, 3) vertex indices, counter-clockwise seen from outside.
+        faces: (F, 3) vertex indices, counter-clockwise seen from outside (the normal
+            ``(p1 - p0) x (p2 - p0)`` points out of the body).
         size: (H, W).
         near: triangles with a vertex closer than this are skipped.
 
@@ -64,14 +65,16 @@ def rasterize_mesh(px: torch.Tensor, z: torch.Tensor, faces: torch.Tensor,
     y0, y1, y2 = per_corner(px[..., 1].contiguous())
     z0, z1, z2 = per_corner(z)
     e1x, e1y, e2x, e2y = x1 - x0, y1 - y0, x2 - x0, y2 - y0
-    area = e1x * e2y - e1y * e2x  # > 0: front-facing (image y points down)
+    # twice the signed screen area; with image y pointing down, a triangle that is
+    # counter-clockwise seen from the camera (it faces the camera) has area < 0
+    area = e1x * e2y - e1y * e2x
     lo_x = torch.minimum(torch.minimum(x0, x1), x2).ceil_().clamp_min_(0)
     hi_x = torch.maximum(torch.maximum(x0, x1), x2).floor_().clamp_max_(w - 1)
     lo_y = torch.minimum(torch.minimum(y0, y1), y2).ceil_().clamp_min_(0)
     hi_y = torch.maximum(torch.maximum(y0, y1), y2).floor_().clamp_max_(h - 1)
     wx, wy = (hi_x - lo_x + 1).clamp_min_(0), (hi_y - lo_y + 1).clamp_min_(0)
     near_z = torch.minimum(torch.minimum(z0, z1), z2)
-    keep = (area > 1e-9) & (near_z > near) & (wx > 0) & (wy > 0)
+    keep = (area < -1e-9) & (near_z > near) & (wx > 0) & (wy > 0)
     depth = torch.full((bsz * h * w,), _NO_HIT, dtype=torch.int64, device=dev)
     sel = torch.nonzero(keep.flatten()).flatten()  # (K,) index b * F + f
     if sel.numel() > 0:
@@ -144,7 +147,7 @@ def mesh_surface(face: torch.Tensor, verts: torch.Tensor, px: torch.Tensor,
     xs = (pix - ys * w).float()
     e1, e2 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]
     d = torch.stack([xs, ys.float()], -1) - q[:, 0]
-    area = (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).clamp_min(1e-9)
+    area = (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).clamp_max(-1e-9)  # front-facing
     w1 = (d[:, 0] * e2[:, 1] - d[:, 1] * e2[:, 0]) / area
     w2 = (e1[:, 0] * d[:, 1] - e1[:, 1] * d[:, 0]) / area
     bary = torch.stack([1.0 - w1 - w2, w1, w2], -1).clamp(0.0, 1.0)

@@ -7,8 +7,8 @@ from core.skeleton import HUMAN
 from tests.training.test_poses import CHIRALITY
 from training.poses import sample_poses
 from training.synthetic import SyntheticStream, style_config
-from training.synthetic_mesh import SEGMENTS, MeshBody, kabsch, minimal_rotation
-from training.synthetic_raster import mesh_surface, rasterize_mesh
+from training.synthetic_mesh import EYE, SEGMENTS, MeshBody, kabsch, minimal_rotation
+from training.synthetic_raster import mesh_surface, project_vertices, rasterize_mesh
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +26,11 @@ def posed(body):
 
 
 class TestRasterizer:
-    # a triangle, counter-clockwise on screen with y down: covers pixel centres with
-    # x >= 1, y >= 1, x + y <= 5 (x, y integers), at depth 2 m
+    # a triangle facing the camera (counter-clockwise seen from it, so clockwise in the
+    # x-right, y-down image): covers pixel centres with x >= 1, y >= 1, x + y <= 5
+    # (x, y integers), at depth 2 m
     px = torch.tensor([[[1.0, 1.0], [1.0, 4.0], [4.0, 1.0]]])
-    faces = torch.tensor([[0, 2, 1]])
+    faces = torch.tensor([[0, 1, 2]])
 
     def test_coverage_by_hand(self):
         face, depth = rasterize_mesh(self.px, torch.full((1, 3), 2.0), self.faces, (6, 6))
@@ -47,13 +48,14 @@ class TestRasterizer:
     def test_nearest_wins_and_batches_are_apart(self):
         px = torch.cat([self.px, self.px + torch.tensor([0.0, 0.0])], 1).expand(2, 6, 2)
         z = torch.tensor([[3.0] * 3 + [2.0] * 3, [2.0] * 3 + [3.0] * 3])
-        faces = torch.tensor([[0, 2, 1], [3, 5, 4]])
+        faces = torch.tensor([[0, 1, 2], [3, 4, 5]])
         face, depth = rasterize_mesh(px.contiguous(), z, faces, (6, 6))
         hit = face[0] >= 0
         assert (face[0][hit] == 1).all() and (face[1][hit] == 0).all()
         assert torch.allclose(depth[:, hit], torch.tensor(2.0), atol=1e-4)
 
     def test_surface_barycentrics_and_normal(self):
+        # (p1 - p0) x (p2 - p0) = (0, 0, -1): out of the body, towards the camera
         verts = torch.tensor([[[0.0, 0.0, 2.0], [0.0, 1.0, 2.0], [1.0, 0.0, 2.0]]])
         face, _ = rasterize_mesh(self.px, verts[..., 2], self.faces, (6, 6))
         surf = mesh_surface(face, verts, self.px, self.faces, (6, 6))
@@ -62,6 +64,37 @@ class TestRasterizer:
         assert torch.allclose(surf.bary[first], torch.tensor([[1.0, 0.0, 0.0]]))
         assert torch.allclose(surf.bary.sum(1), torch.ones(len(pix)))
         assert torch.allclose(surf.normal, torch.tensor([0.0, 0.0, -1.0]).expand_as(surf.normal))
+
+
+class TestOnABody:
+    """The rasterizer on a real body: the surface it keeps is the one facing the camera."""
+
+    @staticmethod
+    def _draw(body, heading: float):
+        g = torch.Generator().manual_seed(0)
+        shapes = body.sample_shapes(1, g)
+        rot = torch.eye(3).expand(1, HUMAN.num_keypoints, 3, 3).clone()
+        c, s = torch.cos(torch.tensor(heading)), torch.sin(torch.tensor(heading))
+        rot[0, 0] = torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]])  # turn about y
+        verts, _, _ = body.pose(shapes, rot, torch.tensor([[0.0, 0.0, 3.0]]))
+        px, z = project_vertices(verts, 200.0, (63.5, 63.5))
+        face, depth = rasterize_mesh(px, z, body.faces, (128, 128))
+        return verts, face, depth
+
+    def test_the_near_surface_is_drawn(self, body):
+        verts, _, depth = self._draw(body, 0.0)  # facing the camera, 3 m away
+        near, far = float(verts[0, :, 2].min()), float(verts[0, :, 2].max())
+        hit = depth[0][torch.isfinite(depth[0])]
+        assert hit.numel() > 500
+        assert float(hit.median()) < (near + far) / 2  # the front half of the body
+
+    def test_eyes_show_from_the_front_only(self, body):
+        eyes = []
+        for heading in (0.0, float(torch.pi)):
+            _, face, _ = self._draw(body, heading)
+            drawn = face[0][face[0] >= 0]
+            eyes.append(int((body.face_kind[drawn] == EYE).sum()))
+        assert eyes[0] > 0 and eyes[1] == 0
 
 
 class TestRotations:
