@@ -32,6 +32,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from core.camera import normalized_to_pixel  # noqa: E402
 from core.models.efficientnet import EfficientNetLite0  # noqa: E402
 from core.models.keypoints import soft_argmax  # noqa: E402
 from core.skeleton import HUMAN  # noqa: E402
@@ -78,7 +79,7 @@ def train(body: str, steps: int, batch: int, seed: int, pretrained: bool) -> Hea
 def score(net: HeatmapNet, crops: np.ndarray, truth, labelled) -> dict:
     x = torch.as_tensor(crops).permute(0, 3, 1, 2).float() / 255
     with torch.no_grad():
-        pred = ((net(x) + 1) * 64 - 0.5).numpy()  # normalized -> pixels of 128
+        pred = normalized_to_pixel(net(x), (128, 128)).numpy()
     return limb_errors(pred, truth, labelled, HUMAN)
 
 

@@ -276,6 +276,9 @@ def limb_errors(pred: np.ndarray, truth: np.ndarray, labelled: np.ndarray,
     err = np.linalg.norm(pred - truth, axis=-1)[:, limbs]
     err_sw = np.linalg.norm(pred[:, swap] - truth, axis=-1)[:, limbs]
     mask = labelled[:, limbs]
+    if not mask.any():
+        raise InputError("no labelled limb point (shoulders, elbows, wrists, hips, knees, "
+                         "ankles) to score")
     mean = lambda e: (e * mask).sum(1) / np.maximum(mask.sum(1), 1)  # noqa: E731
     pick = mean(err_sw) < mean(err)
     forgiven = np.where(pick[:, None], err_sw, err)
@@ -303,18 +306,21 @@ def evaluate_photos(path: str | Path, model, device: str = "auto", batch_size: i
     people = load_coco_people(path, skeleton)
     if not people:
         raise InputError(f"{path}: no annotated person")
-    size = Predictor(model, device=device).input_size
+    predictor = Predictor(model, device=device, batch_size=batch_size)
+    size = predictor.input_size
     if size[0] != size[1]:
         raise InputError(f"photo crops are square; the model takes {size[1]} x {size[0]}")
     crops, truth, labelled = person_crops(people, size=size[0])
-    track = Predictor(model, device=device, batch_size=batch_size).predict_frames(crops)
+    track = predictor.predict_frames(crops)
     pred = np.asarray(track.keypoints, dtype=np.float64) * (METRIC_SIZE / size[0])
     truth = truth * (METRIC_SIZE / size[0])
     sources = np.array([p.source or "unknown" for p in people])
     summary = {ALL: limb_errors(pred, truth, labelled, skeleton)}
+    limbs = [skeleton.index(n) for n in LIMBS]
     for s in sorted(set(sources)):
         sel = sources == s
-        summary[s] = limb_errors(pred[sel], truth[sel], labelled[sel], skeleton)
+        if labelled[sel][:, limbs].any():  # a source with no limb labels has no row
+            summary[s] = limb_errors(pred[sel], truth[sel], labelled[sel], skeleton)
     return {"summary": summary, "people": len(people)}
 
 

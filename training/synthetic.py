@@ -238,6 +238,25 @@ def stool_capsules(seat: torch.Tensor, heading: torch.Tensor):
     return torch.stack(a, 1), torch.stack(b, 1), r.clone()
 
 
+def prop_capsules(poses: PoseBatch, root_rotation: torch.Tensor, cam: CameraPose,
+                  occluders: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The props of B images as camera-frame capsules a, b (B, K, 3) and radii r (B, K)
+    (0 for none): a stool under seated poses (``root_rotation`` (B, 3, 3) world frame
+    gives the heading), then the ``occluders``."""
+    dev = poses.joints.device
+    heading = root_rotation[..., 2] * torch.tensor([-1.0, 0.0, -1.0], device=dev)
+    heading = F.normalize(heading + 1e-6, dim=-1)
+    sa, sb, sr = stool_capsules(torch.nan_to_num(poses.seat, nan=0.0), heading)
+    sr = torch.where(torch.isfinite(poses.seat[:, :1]), sr, torch.zeros_like(sr))
+    a, b, r = [cam.to_camera(sa)], [cam.to_camera(sb)], [sr]
+    if occluders is not None:
+        a.append(occluders[0])
+        b.append(occluders[1])
+        r.append(occluders[2])
+    return torch.cat(a, 1), torch.cat(b, 1), torch.cat(r, 1)
+
+
 def render(skeleton: Skeleton, body: BodyModel, poses: PoseBatch, app: Appearance,
            env: Environment, cam: CameraPose, camera: PerspectiveCamera,
            style: StyleConfig, generator: torch.Generator,
@@ -268,22 +287,9 @@ def render(skeleton: Skeleton, body: BodyModel, poses: PoseBatch, app: Appearanc
     a, b = body.endpoints(kp3, glob_c, scale)
     radii = body.radii.to(dev)[None] * app.girth[..., None] * scale[:, None, None]
     ra, rb = radii[..., 0], radii[..., 1]
-    # props: a stool for seated poses, occluders in front
-    heading = glob[:, root, :, 2] * torch.tensor([-1.0, 0.0, -1.0], device=dev)
-    heading = F.normalize(heading + 1e-6, dim=-1)
-    seat = torch.nan_to_num(poses.seat, nan=0.0)
-    sa, sb, sr = stool_capsules(seat, heading)
-    sr = torch.where(torch.isfinite(poses.seat[:, :1]), sr, torch.zeros_like(sr))
-
-    extra_a, extra_b, extra_r = [cam.to_camera(sa)], [cam.to_camera(sb)], [sr]
-    if occluders is not None:
-        extra_a.append(occluders[0])
-        extra_b.append(occluders[1])
-        extra_r.append(occluders[2])
-    a = torch.cat([a, *extra_a], 1)
-    b = torch.cat([b, *extra_b], 1)
-    ra = torch.cat([ra, *extra_r], 1)
-    rb = torch.cat([rb, *extra_r], 1)
+    pa, pb, pr = prop_capsules(poses, glob[:, root], cam, occluders)
+    a, b = torch.cat([a, pa], 1), torch.cat([b, pb], 1)
+    ra, rb = torch.cat([ra, pr], 1), torch.cat([rb, pr], 1)
     cap = project_capsules(a, b, ra, rb, camera.focal, (camera.cx, camera.cy))
     cap.valid &= (ra > 0)
     part, depth = rasterize(cap, size)

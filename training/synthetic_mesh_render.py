@@ -11,7 +11,7 @@ import torch
 from core.camera import PerspectiveCamera
 from core.skeleton import Skeleton
 from training.poses import PoseBatch
-from training.synthetic import CameraPose, RenderOutput, StyleConfig, stool_capsules
+from training.synthetic import CameraPose, RenderOutput, StyleConfig, prop_capsules
 from training.synthetic_background import Environment, render_background
 from training.synthetic_mesh import EYE, Bystanders, MeshBody, MeshShapes
 from training.synthetic_post import colour_jitter, postprocess
@@ -76,17 +76,7 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
     glob_c = cam.rot[:, None] @ glob
     vpx, vz = project_vertices(verts, camera.focal, (camera.cx, camera.cy))
     face, mdepth = rasterize_mesh(vpx, vz, body.faces, size)
-    # props: a stool for seated poses, occluders in front
-    heading = glob[:, root, :, 2] * torch.tensor([-1.0, 0.0, -1.0], device=dev)
-    heading = torch.nn.functional.normalize(heading + 1e-6, dim=-1)
-    sa, sb, sr = stool_capsules(torch.nan_to_num(poses.seat, nan=0.0), heading)
-    sr = torch.where(torch.isfinite(poses.seat[:, :1]), sr, torch.zeros_like(sr))
-    a, b, r = [cam.to_camera(sa)], [cam.to_camera(sb)], [sr]
-    if occluders is not None:
-        a.append(occluders[0])
-        b.append(occluders[1])
-        r.append(occluders[2])
-    a, b, r = torch.cat(a, 1), torch.cat(b, 1), torch.cat(r, 1)
+    a, b, r = prop_capsules(poses, glob[:, root], cam, occluders)
     cap = project_capsules(a, b, r, r, camera.focal, (camera.cx, camera.cy))
     cap.valid &= r > 0
     prop, pdepth = rasterize(cap, size)

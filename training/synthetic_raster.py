@@ -1,15 +1,16 @@
 """Batched triangle rasterizer with a depth test, for the mesh people of the synthetic
 renderer (the capsule bodies and props use ``training/synthetic_render.py``).
 
-Every front-facing triangle of every image is evaluated over its own pixel window only
-(the pixel centres inside its bounding box), all windows packed into one flat list of
-pixels with no per-image or per-triangle Python loop, like the capsule rasterizer; a
+Every triangle that faces the camera, of every image, is evaluated over its own pixel
+window only (the pixel centres inside its bounding box), all windows packed into one
+flat list of pixels with no per-image or per-triangle Python loop, like the capsule
+rasterizer; a
 pixel centre is covered when its three barycentric coordinates are >= 0, its depth
 interpolates 1/z (perspective-correct), and the nearest triangle wins through one
 ``scatter_reduce(amin)`` of a packed int64 key ``depth_step * FACE_SLOTS + face``.
 At 128 x 128 most of a body's triangles are smaller than a pixel, so most windows hold
-one pixel or none; a closed mesh still leaves no holes, since every pixel centre inside
-its outline lies in some triangle.
+one pixel or none; a watertight surface still leaves no holes, since every pixel centre
+inside its outline lies in some triangle.
 
 Pixel coordinates follow the project: (x, y), pixel ``i`` centred at ``i``.
 """
@@ -20,10 +21,13 @@ from dataclasses import dataclass
 
 import torch
 
+from core.errors import InputError, check_shape
+
 DEPTH_QUANTUM = 1e-4  # metres per step of the packed depth key
 FACE_BITS = 16
 FACE_SLOTS = 2**FACE_BITS  # triangles per mesh at most
 _NO_HIT = torch.iinfo(torch.int64).max
+_EXACT = 2**24  # float32 holds every integer below this
 
 
 def project_vertices(verts: torch.Tensor, focal: float,
@@ -53,8 +57,16 @@ def rasterize_mesh(px: torch.Tensor, z: torch.Tensor, faces: torch.Tensor,
     h, w = size
     bsz = z.shape[0]
     nf = faces.shape[0]
+    check_shape("rasterize_mesh px", px.shape, ("B", "V", 2))
+    check_shape("rasterize_mesh z", z.shape, (bsz, px.shape[1]))
+    check_shape("rasterize_mesh faces", faces.shape, ("F", 3))
     if nf > FACE_SLOTS:
-        raise ValueError(f"at most {FACE_SLOTS} triangles per mesh, got {nf}")
+        raise InputError(f"rasterize_mesh: at most {FACE_SLOTS} triangles per mesh, got {nf}")
+    if bsz > 1 and bsz * h * w > _EXACT:  # keep the float32 pixel arithmetic exact
+        half = bsz // 2
+        fa, da = rasterize_mesh(px[:half], z[:half], faces, size, near)
+        fb, db = rasterize_mesh(px[half:], z[half:], faces, size, near)
+        return torch.cat([fa, fb]), torch.cat([da, db])
     dev = px.device
     corners = faces.to(dev).T.flatten()  # corner-major: contiguous (B, F) rows per corner
 
@@ -88,17 +100,16 @@ def rasterize_mesh(px: torch.Tensor, z: torch.Tensor, faces: torch.Tensor,
         # barycentrics of a pixel q: w1 = ((q - p0) x e2) / area, w2 = (e1 x (q - p0)) / area
         table = torch.stack([
             lo_x.flatten()[sel], lo_y.flatten()[sel], wx.flatten()[sel],
-            (torch.cumsum(n, 0) - n).float(), (image * (h * w)).float(),
             x0, y0, by * inv, -bx * inv, -ay * inv, ax * inv,
             iz[:, 0], iz[:, 1] - iz[:, 0], iz[:, 2] - iz[:, 0], (sel - image * nf).float()])
         win = torch.repeat_interleave(torch.arange(sel.numel(), device=dev), n)
-        (ox, oy, wxw, start, base, x0, y0, a1x, a1y, a2x, a2y, iz0, iz1, iz2,
+        (ox, oy, wxw, x0, y0, a1x, a1y, a2x, a2y, iz0, iz1, iz2,
          fid) = table.index_select(1, win).unbind(0)
-        loc = torch.arange(win.numel(), device=dev, dtype=torch.float32).sub_(start)
-        ly = (loc + 0.5).div_(wxw).floor_()
-        lx = loc.sub_(ly * wxw)
-        qx, qy = lx.add_(ox), ly.add_(oy)
-        pixel = (base + qy * w + qx).long()
+        # window-local pixel (lx, ly) in integers (a window is at most H x W: exact)
+        loc = torch.arange(win.numel(), device=dev) - (torch.cumsum(n, 0) - n)[win]
+        ly = torch.div(loc, wxw.long(), rounding_mode="floor")
+        qx, qy = (loc - ly * wxw.long()).float().add_(ox), ly.float().add_(oy)
+        pixel = (image * (h * w))[win] + (qy * w + qx).long()
         dx, dy = qx - x0, qy - y0
         w1 = dx * a1x + dy * a1y
         w2 = dx * a2x + dy * a2y

@@ -95,8 +95,9 @@ def bystanders(stream, poses: PoseBatch, cam: CameraPose) -> Bystanders:
     side = torch.where(torch.rand(bsz, generator=g) < 0.5, -1.0, 1.0)
     shift = ((side * _u(g, 0.5, 1.1, bsz))[:, None] * right
              + _u(g, -0.4, 2.5, bsz)[:, None] * ahead)
-    root = poses.joints[:, 0] * floor + shift + others.joints[:, 0] * (1 - floor)
-    joints = others.joints - others.joints[:, :1] + root[:, None]
+    r = stream.skeleton.parents.index(-1)
+    root = poses.joints[:, r] * floor + shift + others.joints[:, r] * (1 - floor)
+    joints = others.joints - others.joints[:, r:r + 1] + root[:, None]
     present &= ~torch.isfinite(others.seat[:, 0])
     return Bystanders(shapes, others.rotations, joints, app, present)
 

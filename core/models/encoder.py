@@ -142,7 +142,7 @@ class EfficientNetSkeletonEncoder(nn.Module):
         self.backbone.load_imagenet()
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        check_shape("SkeletonImageEncoder image", image.shape, ("B", 3, "H", "W"))
+        check_shape("EfficientNetSkeletonEncoder image", image.shape, ("B", 3, "H", "W"))
         x2, x4, x8, x = self.backbone.features(image, upto=10)[:4]
         for skip, block in ((x8, self.up8), (x4, self.up4), (x2, self.up2)):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
