@@ -36,6 +36,7 @@ from core.skeleton import Skeleton, load_skeleton
 from training.poses import LimbLengths, PoseBank, PoseBatch
 from training.synthetic_background import Environment, load_pictures, render_background
 from training.synthetic_body import BodyModel, body_model
+from training.synthetic_mesh import MeshBody
 from training.synthetic_post import colour_jitter, postprocess
 from training.synthetic_render import (
     project_capsules,
@@ -426,8 +427,6 @@ class SyntheticStream:
 def stream_body(skeleton: Skeleton, style: StyleConfig):
     """The body a randomized stream draws: a :class:`~training.synthetic_mesh.MeshBody`
     for a human when the style asks for meshes, else the capsule body."""
-    from training.synthetic_mesh import MeshBody
-
     if style.body not in ("mesh", "capsules"):
         raise InputError(f"unknown body {style.body!r}; choose mesh or capsules")
     capsules = body_model(skeleton)

@@ -13,7 +13,8 @@ from core.skeleton import Skeleton
 from training.poses import PoseBatch
 from training.synthetic import CameraPose, RenderOutput, StyleConfig, prop_capsules
 from training.synthetic_background import Environment, render_background
-from training.synthetic_mesh import EYE, Bystanders, MeshBody, MeshShapes
+from training.synthetic_mesh import Bystanders, MeshBody, MeshShapes
+from training.synthetic_mesh_assets import EYE
 from training.synthetic_post import colour_jitter, postprocess
 from training.synthetic_raster import MeshSurface, mesh_surface, project_vertices, rasterize_mesh
 from training.synthetic_render import project_capsules, rasterize, surface, visibility_from_pixels

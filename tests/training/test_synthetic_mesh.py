@@ -7,7 +7,9 @@ from core.skeleton import HUMAN
 from tests.training.test_poses import CHIRALITY
 from training.poses import sample_poses
 from training.synthetic import SyntheticStream, style_config
-from training.synthetic_mesh import EYE, SEGMENTS, MeshBody, kabsch, minimal_rotation
+from training.synthetic_mesh import MeshBody
+from training.synthetic_mesh_assets import EYE
+from training.synthetic_mesh_fit import SEGMENTS, kabsch, minimal_rotation
 from training.synthetic_raster import mesh_surface, project_vertices, rasterize_mesh
 
 
