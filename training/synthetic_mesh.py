@@ -42,7 +42,6 @@ PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions", "cup
               "firmness", "african", "asian", "caucasian")
 
 
-
 @dataclass
 class MeshShapes:
     """B subjects' bodies: ``rest`` (B, V, 3) rest meshes (hair and clothing shells
@@ -123,8 +122,8 @@ class MeshBody:
     def sample_shapes(self, n: int, g: torch.Generator) -> MeshShapes:
         """``n`` random bodies: every phenotype uniform but age (mostly adults, some
         children, teenagers and elders), height (no giants) and ancestry (a random
-        mix); random hairlines,
-        hair volume, sleeves, trousers, shoes and clothing looseness."""
+        mix); random hairlines, hair volume, sleeves, trousers, shoes and clothing
+        looseness."""
         a = self.assets
         u = torch.rand(n, len(PHENOTYPES), generator=g)
         kw = {name: u[:, k] for k, name in enumerate(PHENOTYPES)}
