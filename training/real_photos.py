@@ -8,8 +8,8 @@ predicted keypoints on them.
 
 Keypoints are mapped by name: a category's keypoint names may be ours (HUMAN) or the
 COCO-17 names (which are ours too). A crop is a square of ``scale`` x the longer side of
-the person's box, centred on the box, resized to ``size`` x ``size`` (outside the photo
-is black). Their errors are ``training.evaluate.limb_errors``.
+the person's box, centred on the box, resampled to ``size`` x ``size`` by
+``core.crop`` (area-averaged, as every model input is; outside the photo is black). Their errors are ``training.evaluate.limb_errors``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.crop import CropTransform, crop_frame
 from core.errors import InputError
 from core.skeleton import Skeleton
 
@@ -77,24 +78,13 @@ def load_coco_people(path: str | Path, skeleton: Skeleton) -> list[PhotoPerson]:
     return people
 
 
-def crop_transform(bbox, size: int, scale: float = 1.25) -> np.ndarray:
-    """(2, 3) affine from photo pixels to the crop's pixels (pixel centres at integers)."""
+def crop_transform(bbox, size: int, scale: float = 1.25) -> CropTransform:
+    """The map between the crop's pixels and the photo's: a square of ``scale`` x the
+    box's longer side, centred on the box, ``size`` pixels wide."""
     x, y, w, h = bbox
-    side = scale * max(w, h)
-    s = size / side
-    cx, cy = x + w / 2, y + h / 2
-    return np.array([[s, 0, size / 2 - 0.5 - s * cx], [0, s, size / 2 - 0.5 - s * cy]])
-
-
-def _crop(image: np.ndarray, bbox, size: int, scale: float) -> np.ndarray:
-    """The square of :func:`crop_transform`, area-averaged: drawn first at k x ``size``
-    pixels (k = side / size rounded up: no photo pixel is skipped), then shrunk k-fold
-    with box averaging, so a large person is not aliased."""
-    k = max(int(np.ceil(scale * max(bbox[2], bbox[3]) / size)), 1)
-    m = crop_transform(bbox, k * size, scale)
-    big = cv2.warpAffine(image, m, (k * size, k * size), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return big if k == 1 else cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
+    s = scale * max(w, h) / size  # photo pixels per crop pixel
+    c = (size - 1) / 2.0
+    return CropTransform(s, (x + w / 2 - s * c, y + h / 2 - s * c), (size, size))
 
 
 def person_crops(people: list[PhotoPerson], size: int = 128, scale: float = 1.25):
@@ -108,7 +98,7 @@ def person_crops(people: list[PhotoPerson], size: int = 128, scale: float = 1.25
             if bgr is None:
                 raise InputError(f"{p.image}: cannot read this image")
             cache[p.image] = bgr[..., ::-1]
-        m = crop_transform(p.bbox, size, scale)
-        crops.append(_crop(cache[p.image], p.bbox, size, scale))
-        truth.append(p.keypoints @ m[:, :2].T + m[:, 2])
+        t = crop_transform(p.bbox, size, scale)
+        crops.append(crop_frame(cache[p.image], t))
+        truth.append(t.to_input(p.keypoints))
     return np.stack(crops), np.stack(truth), np.stack([p.labelled for p in people])
