@@ -9,7 +9,8 @@ predicted keypoints on them.
 Keypoints are mapped by name: a category's keypoint names may be ours (HUMAN) or the
 COCO-17 names (which are ours too). A crop is a square of ``scale`` x the longer side of
 the person's box, centred on the box, resampled to ``size`` x ``size`` by
-``core.crop`` (area-averaged, as every model input is; outside the photo is black). Their errors are ``training.evaluate.limb_errors``.
+``core.crop`` (area-averaged, as every model input is; outside the photo is black).
+Their errors are ``training.evaluate.limb_errors``.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from training.poses import LimbLengths, PoseBank, PoseBatch
 from training.synthetic_background import Environment, load_pictures, render_background
 from training.synthetic_body import BodyModel, body_model
 from training.synthetic_mesh import MeshBody
-from training.synthetic_post import colour_jitter, postprocess
+from training.synthetic_post import colour_jitter, jitter_pixels, postprocess
 from training.synthetic_render import (
     project_capsules,
     rasterize,
@@ -299,8 +299,7 @@ def render(skeleton: Skeleton, body: BodyModel, poses: PoseBatch, app: Appearanc
     fg = shade_body(app, body, surf, -glob_c[:, neck, :, 1], -glob_c[:, neck, :, 2])
     mat, off = colour if colour is not None else colour_jitter(style, generator, bsz)
     mat, off = mat.to(dev), off.to(dev)
-    rows = torch.cat([mat.reshape(bsz, 9), off], 1).T.contiguous().index_select(1, surf.sample)
-    fg = (rows[0:9].view(3, 3, -1) * fg.T[None]).sum(1).add_(rows[9:]).T  # M c + o per pixel
+    fg = jitter_pixels(mat, off, fg, surf.sample)
     ground = poses.joints[:, root] * torch.tensor([1.0, 0.0, 1.0], device=dev)
     bg = render_background(env, rot, cam.trans, ground, camera.focal, size, pictures,
                            colour=(mat, off))

@@ -15,7 +15,7 @@ from training.synthetic import CameraPose, RenderOutput, StyleConfig, prop_capsu
 from training.synthetic_background import Environment, render_background
 from training.synthetic_mesh import Bystanders, MeshBody, MeshShapes
 from training.synthetic_mesh_assets import EYE
-from training.synthetic_post import colour_jitter, postprocess
+from training.synthetic_post import colour_jitter, jitter_pixels, postprocess
 from training.synthetic_raster import MeshSurface, mesh_surface, project_vertices, rasterize_mesh
 from training.synthetic_render import project_capsules, rasterize, surface, visibility_from_pixels
 from training.synthetic_textures import Appearance, pattern_value, shade_body
@@ -94,17 +94,12 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
     bg = render_background(env, cam.rot, cam.trans, ground, camera.focal, size, pictures,
                            colour=(mat, off))
     flat = bg.view(-1, 3)  # (B * H * W, 3) pixel rows
-    jitter = torch.cat([mat.reshape(bsz, 9), off], 1).T.contiguous()
     msurf = mesh_surface(face, verts, vpx, body.faces, size)
     fg = shade_mesh(app, body, shapes, msurf)
-    rows = jitter.index_select(1, msurf.sample)
-    fg = (rows[0:9].view(3, 3, -1) * fg.T[None]).sum(1).add_(rows[9:]).T  # M c + o per pixel
-    flat.index_copy_(0, msurf.index, fg)
+    flat.index_copy_(0, msurf.index, jitter_pixels(mat, off, fg, msurf.sample))
     if other is not None:
         ofg, oindex, osample = _shade_bystanders(body, other, other_wins, size)
-        rows = jitter.index_select(1, osample)
-        ofg = (rows[0:9].view(3, 3, -1) * ofg.T[None]).sum(1).add_(rows[9:]).T
-        flat.index_copy_(0, oindex, ofg)
+        flat.index_copy_(0, oindex, jitter_pixels(mat, off, ofg, osample))
     if bool((prop >= 0).any()):
         psurf = surface(cap, prop, size)
         npart = body.capsules.num_parts
@@ -112,8 +107,7 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
         neck = skeleton.index("neck")
         pfg = shade_body(app, body.capsules, psurf, -glob_c[:, neck, :, 1],
                          -glob_c[:, neck, :, 2])
-        rows = jitter.index_select(1, psurf.sample)
-        pfg = (rows[0:9].view(3, 3, -1) * pfg.T[None]).sum(1).add_(rows[9:]).T
+        pfg = jitter_pixels(mat, off, pfg, psurf.sample)
         under = flat.index_select(0, psurf.index)
         flat.index_copy_(0, psurf.index, under.add_((pfg - under).mul_(psurf.alpha[:, None])))
     image = postprocess(bg, style, generator).permute(0, 3, 1, 2).contiguous() if finish else bg
