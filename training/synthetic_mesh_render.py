@@ -18,7 +18,7 @@ from training.synthetic_mesh_assets import EYE
 from training.synthetic_post import colour_jitter, jitter_pixels, postprocess
 from training.synthetic_raster import MeshSurface, mesh_surface, project_vertices, rasterize_mesh
 from training.synthetic_render import project_capsules, rasterize, surface, visibility_from_pixels
-from training.synthetic_textures import Appearance, pattern_value, shade_body
+from training.synthetic_textures import Appearance, lit, region_albedo, shade_body
 
 EYE_COLOUR = (0.07, 0.05, 0.04)
 
@@ -29,31 +29,16 @@ def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
     pattern over the surface coordinates interpolated across the triangle, the eyes
     dark, Lambert and Blinn-Phong light as for the capsules."""
     dev = surf.sample.device
-    bsz, nreg = app.colors.shape[:2]
     b = surf.sample
     nv = shapes.rest.shape[1]
     region = shapes.region.flatten().index_select(0, b * nv + surf.vertex)
     corners = body.faces.to(dev)[surf.face]  # (N, 3)
     coords = body.coords.to(dev)  # (V, 3) along the body, metres along, metres around
     uv = (coords[corners] * surf.bary[..., None]).sum(1)  # (N, 3)
-    looks = torch.cat([app.colors.reshape(bsz, nreg, 6), app.pattern[..., None].float(),
-                       app.freq[..., None], app.phase[..., None]], -1)
-    look = looks.reshape(-1, 9).T.contiguous().index_select(1, b * nreg + region)  # (9, N)
-    mix = pattern_value(look[6].long(), uv[:, 1], uv[:, 2], (uv[:, 0] / 2).clamp(0, 1),
-                        look[7], look[8])
-    albedo = look[0:3] + mix * (look[3:6] - look[0:3])  # (3, N)
+    albedo = region_albedo(app, b, region, uv[:, 1], uv[:, 2], (uv[:, 0] / 2).clamp(0, 1))
     eye = body.face_kind.to(dev)[surf.face] == EYE
     albedo = torch.where(eye, torch.tensor(EYE_COLOUR, device=dev)[:, None], albedo)
-    half = torch.nn.functional.normalize(torch.tensor([0.0, 0.0, -1.0], device=dev)
-                                         - app.light_dir, dim=-1)
-    per = torch.cat([app.light_dir, app.ambient[:, None], app.diffuse[:, None],
-                     app.specular[:, None], app.light_color, half], 1).T.contiguous()
-    per = per.index_select(1, b)  # (12, N)
-    n = surf.normal.T
-    lam = (-(n * per[:3]).sum(0)).clamp_min(0.0)
-    spec = (n * per[9:12]).sum(0).clamp_min(0.0) ** 12
-    shade = per[3][:, None] + (per[4] * lam)[:, None] * per[6:9].T
-    return (albedo.T * shade + (per[5] * spec)[:, None]).clamp(0, 1)
+    return lit(app, albedo, surf.normal.T, b)
 
 
 def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: PoseBatch,

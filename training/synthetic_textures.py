@@ -199,16 +199,12 @@ def shade_body(app: Appearance, body: BodyModel, surf, head_up: torch.Tensor,
     is several times faster on the CPU than advanced indexing of (N, K) gathers.
     """
     dev = surf.part.device
-    bsz, nparts = app.split.shape
-    nreg = app.colors.shape[1]
+    nparts = app.split.shape[1]
     b, pid = surf.sample, surf.part
     bpid = pid.clamp(max=nparts - 1)
-    half = F.normalize(torch.tensor([0.0, 0.0, -1.0], device=dev) - app.light_dir, dim=-1)
-    per_sample = torch.cat([app.light_dir, app.ambient[:, None], app.diffuse[:, None],
-                            app.specular[:, None], app.light_color, head_up, head_forward,
-                            app.hair, half], 1).T.contiguous().index_select(1, b)  # (20, N)
-    light, (amb, dif, spc), light_col = per_sample[:3], per_sample[3:6], per_sample[6:9].T
-    up, fwd, hair, half = per_sample[9:12], per_sample[12:15], per_sample[15:17], per_sample[17:]
+    per_sample = torch.cat([head_up, head_forward, app.hair], 1).T.contiguous().index_select(
+        1, b)  # (8, N)
+    up, fwd, hair = per_sample[0:3], per_sample[3:6], per_sample[6:8]
     split = app.split.flatten().index_select(0, b * nparts + bpid)
     table = torch.stack([body.first, body.second]).to(dev).index_select(1, bpid)
     region = torch.where(surf.t < split, table[0], table[1])
@@ -217,14 +213,35 @@ def shade_body(app: Appearance, body: BodyModel, surf, head_up: torch.Tensor,
         covered = ((n * up).sum(0) > hair[0]) | ((n * fwd).sum(0) < -hair[1])
         region = torch.where((pid == body.head_part) & covered, HAIR, region)
     region = torch.where(pid >= nparts, REGIONS.index("prop"), region)
-    looks = torch.cat([app.colors.reshape(bsz, nreg, 6), app.pattern[..., None].float(),
-                       app.freq[..., None], app.phase[..., None]], -1)  # (B, R, 9)
-    look = looks.reshape(-1, 9).T.contiguous().index_select(1, b * nreg + region)  # (9, N)
     along = surf.t * surf.length
     around = torch.asin(surf.lateral) * surf.radius
-    mix = pattern_value(look[6].long(), along, around, surf.t, look[7], look[8])
-    albedo = look[0:3] + mix * (look[3:6] - look[0:3])  # (3, N)
-    lam = (-(n * light).sum(0)).clamp_min(0.0)
-    spec = (n * half).sum(0).clamp_min(0.0) ** 12
+    return lit(app, region_albedo(app, b, region, along, around, surf.t), n, b)
+
+
+def region_albedo(app: Appearance, sample: torch.Tensor, region: torch.Tensor,
+                  along: torch.Tensor, around: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(3, N) colour of N pixels of the images ``sample`` (N,): their clothing ``region``
+    (N,)'s two colours mixed by its pattern at surface metres ``along`` / ``around`` and
+    ``t`` in [0, 1] (the gradient)."""
+    bsz, nreg = app.colors.shape[:2]
+    looks = torch.cat([app.colors.reshape(bsz, nreg, 6), app.pattern[..., None].float(),
+                       app.freq[..., None], app.phase[..., None]], -1)  # (B, R, 9)
+    look = looks.reshape(-1, 9).T.contiguous().index_select(1, sample * nreg + region)
+    mix = pattern_value(look[6].long(), along, around, t, look[7], look[8])
+    return look[0:3] + mix * (look[3:6] - look[0:3])
+
+
+def lit(app: Appearance, albedo: torch.Tensor, normals: torch.Tensor,
+        sample: torch.Tensor) -> torch.Tensor:
+    """(N, 3) ``albedo`` (3, N) under the images' light: ambient, Lambert and a
+    Blinn-Phong highlight for camera-frame ``normals`` (3, N)."""
+    dev = albedo.device
+    half = F.normalize(torch.tensor([0.0, 0.0, -1.0], device=dev) - app.light_dir, dim=-1)
+    per = torch.cat([app.light_dir, app.ambient[:, None], app.diffuse[:, None],
+                     app.specular[:, None], app.light_color, half], 1).T.contiguous()
+    per = per.index_select(1, sample)  # (12, N)
+    light, (amb, dif, spc), light_col, half = per[:3], per[3:6], per[6:9].T, per[9:12]
+    lam = (-(normals * light).sum(0)).clamp_min(0.0)
+    spec = (normals * half).sum(0).clamp_min(0.0) ** 12
     shade = amb[:, None] + (dif * lam)[:, None] * light_col
     return (albedo.T * shade + (spc * spec)[:, None]).clamp(0, 1)
