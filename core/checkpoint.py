@@ -19,6 +19,7 @@ Written atomically (temporary file + rename, core/io.py), read with
 
 from __future__ import annotations
 
+import importlib.resources
 import io
 import logging
 from pathlib import Path
@@ -40,9 +41,19 @@ RESERVED_KEYS = ("format_version", "config", "skeleton", "layout", "input_size",
                  "weights_dtype", "model")
 
 
+def sample_data_dir() -> Path:
+    """The folder of the shipped sample data (the default model, its model card, the
+    sample clip): the installed ``sample_data`` package (a wheel carries its files), else
+    ``<repository root>/sample_data`` of a clone used without installing it."""
+    try:
+        return Path(str(importlib.resources.files("sample_data")))
+    except ModuleNotFoundError:
+        return Path(core.__file__).resolve().parents[1] / "sample_data"
+
+
 def default_checkpoint_path() -> Path:
-    """Where the shipped default model lives: ``<repository root>/sample_data/``."""
-    return Path(core.__file__).resolve().parents[1] / "sample_data" / DEFAULT_CHECKPOINT
+    """Where the shipped default model lives: in :func:`sample_data_dir`."""
+    return sample_data_dir() / DEFAULT_CHECKPOINT
 
 
 def checkpoint_dict(model: Any, extra: dict[str, Any] | None = None, *,

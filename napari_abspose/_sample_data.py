@@ -1,19 +1,21 @@
 """napari sample data (File > Open Sample > napari-abspose): the shipped clip, and the
 clip with the default model's predictions.
 
-The clip is ``sample_data/sample_clip.mp4`` of the repository (else the first video in
-``sample_data/``); the model is the shipped default (:func:`core.checkpoint.load_model`).
+The clip is ``sample_clip.mp4`` of the installed sample data
+(:func:`core.checkpoint.sample_data_dir`; else its first video); the model is the
+shipped default (:func:`core.checkpoint.load_model`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from core.checkpoint import sample_data_dir
 from core.errors import InputError
 from napari_abspose._reader import VIDEO_SUFFIXES, video_layer
 from napari_abspose.layers import track_to_points
 
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE_DIR = sample_data_dir()
 SAMPLE_CLIP = "sample_clip.mp4"
 
 

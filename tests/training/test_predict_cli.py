@@ -171,7 +171,7 @@ def make_labels(path, clip_frames, n=10):
 class TestDemo:
     def test_runs_end_to_end(self, tmp_path, checkpoint, capsys, monkeypatch):
         clip = make_clip(tmp_path / "sample.mp4")
-        make_labels(tmp_path / "sample_labels.npz", clip)
+        make_labels(tmp_path / "sample.npz", clip)
         monkeypatch.chdir(tmp_path)
         args = ["demo", "--checkpoint", str(checkpoint), "--clip", str(clip), "--no-progress"]
         code, out, err = run(args, capsys)
@@ -193,18 +193,28 @@ class TestDemo:
         code, _, err = run(["demo"], capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1
         assert "missing: the default model" in err and "and the sample clip" in err
+        assert "<name>.npz" in err  # the name the clip ships with and `abspose synth` writes
         assert not (tmp_path / "abspose-demo").exists()
 
     def test_finds_the_sample_clip(self, tmp_path):
         assert demo.find_sample_clip(tmp_path) is None
         clip = make_clip(tmp_path / "clip.mp4")
         assert demo.find_sample_clip(tmp_path) is None  # no labels
-        labels = make_labels(tmp_path / "clip_labels.npz", clip)
+        make_labels(tmp_path / "clip_labels.npz", clip)
+        assert demo.find_sample_clip(tmp_path) is None  # one name for the labels
+        labels = make_labels(tmp_path / "clip.npz", clip)
         assert demo.find_sample_clip(tmp_path) == (clip, labels)
+
+    def test_shipped_sample_data_is_found(self):
+        from core.checkpoint import default_checkpoint_path, sample_data_dir
+
+        assert default_checkpoint_path().is_file()
+        assert demo.find_sample_clip(sample_data_dir()) == (
+            sample_data_dir() / "sample_clip.mp4", sample_data_dir() / "sample_clip.npz")
 
     def test_labels_for_another_skeleton(self, tmp_path, checkpoint, capsys):
         clip = make_clip(tmp_path / "s.mp4")
-        np.savez(tmp_path / "s_labels.npz", keypoint_names=np.array(["a", "b"]),
+        np.savez(tmp_path / "s.npz", keypoint_names=np.array(["a", "b"]),
                  keypoints_2d=np.zeros((10, 2, 2)))
         code, _, err = run(["demo", "--checkpoint", str(checkpoint), "--clip", str(clip),
                             "--out", str(tmp_path / "o")], capsys)

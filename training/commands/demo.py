@@ -17,9 +17,9 @@ DEFAULT_OUT = Path("abspose-demo")
 
 
 def sample_dir() -> Path:
-    import core
+    from core.checkpoint import sample_data_dir
 
-    return Path(core.__file__).resolve().parents[1] / "sample_data"
+    return sample_data_dir()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,12 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def find_sample_clip(folder: Path) -> tuple[Path, Path] | None:
-    """(clip, labels) of the first mp4 in ``folder`` with ``<stem>_labels.npz`` or
-    ``<stem>.npz`` beside it, or None."""
+    """(clip, labels) of the first mp4 in ``folder`` with its labels ``<stem>.npz``
+    beside it (as ``abspose synth`` writes them), or None."""
     for clip in sorted(folder.glob("*.mp4")) if folder.is_dir() else []:
-        for labels in (clip.with_name(f"{clip.stem}_labels.npz"), clip.with_suffix(".npz")):
-            if labels.is_file():
-                return clip, labels
+        if clip.with_suffix(".npz").is_file():
+            return clip, clip.with_suffix(".npz")
     return None
 
 
@@ -55,14 +54,14 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[Path, Path]:
     if clip is None:
         found = find_sample_clip(sample_dir())
         if found is None:
-            missing.append(f"the sample clip (an .mp4 with <name>_labels.npz in {sample_dir()})")
+            missing.append(f"the sample clip (an .mp4 with its labels <name>.npz beside it, "
+                           f"in {sample_dir()})")
         else:
             clip, labels = found
     elif labels is None:
-        labels = next((p for p in (clip.with_name(f"{clip.stem}_labels.npz"),
-                                   clip.with_suffix(".npz")) if p.is_file()), None)
-        if labels is None:
-            missing.append(f"the labels of {clip} ({clip.stem}_labels.npz)")
+        labels = clip.with_suffix(".npz")
+        if not labels.is_file():
+            missing.append(f"the labels of {clip} ({labels.name} beside it)")
     if missing:
         raise InputError("cannot run the demo, missing: " + " and ".join(missing))
     return clip, labels
