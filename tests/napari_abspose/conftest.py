@@ -3,7 +3,8 @@ a tiny model checkpoint and a synthetic track.
 
 napari draws with OpenGL, which Qt's offscreen platform gets through an X display. On
 Linux without one, an Xvfb server is started for the test run when the ``Xvfb`` program
-is installed (``apt-get install xvfb``); otherwise the tests that open a viewer skip.
+is installed (``apt-get install xvfb``); otherwise the tests that open a viewer fail
+with what to install, or skip when ``ABSPOSE_SKIP_WINDOW_TESTS=1`` says so.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from core.skeleton import HUMAN
 from core.track import Track
 from core.video import write_video
+from napari_abspose.display import QT_X11_PACKAGES
 
 # Xvfb runs under a small shell guard that stops it once this process has exited:
 # stopping it earlier, under Qt's live connection, makes Qt abort the process. Xvfb
@@ -57,8 +59,18 @@ def _have_display() -> bool:
 
 
 HAVE_DISPLAY = _have_display()  # before any QApplication exists
-needs_display = pytest.mark.skipif(
-    not HAVE_DISPLAY, reason="napari needs OpenGL: no X display and no Xvfb installed")
+NO_DISPLAY = ("napari needs OpenGL through an X display: none is set and Xvfb is not "
+              f"installed; apt-get install xvfb {QT_X11_PACKAGES}, or set "
+              "ABSPOSE_SKIP_WINDOW_TESTS=1 to skip the window tests")
+if HAVE_DISPLAY or os.environ.get("ABSPOSE_SKIP_WINDOW_TESTS"):
+    needs_display = pytest.mark.skipif(not HAVE_DISPLAY, reason=NO_DISPLAY)
+else:  # a missing display is a failure, not a silent skip
+    needs_display = pytest.mark.usefixtures("display_missing")
+
+
+@pytest.fixture
+def display_missing():
+    pytest.fail(NO_DISPLAY)
 
 
 # -- data ------------------------------------------------------------------------------

@@ -40,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError('napari is not installed: pip install "napari-abspose[napari]"') \
             from None
     # The only place the command line reaches into the plugin; imported when run.
+    from napari_abspose.display import display_problem
+
+    problem = display_problem(f"abspose review {args.video}")
+    if problem:
+        raise InputError(problem)
     from napari_abspose.widgets.dock import open_review
 
     open_review(args.video, args.checkpoint, predict=args.predict and args.keypoints is None,
