@@ -48,7 +48,7 @@ from core.errors import InputError, ShapeError
 from core.flips import OneEuro, channel_disagreement, one_euro_filter, temporal_flips
 from core.skeleton import Skeleton
 from core.track import Track
-from core.video import VideoReader
+from core.video import VideoReader, check_frame_size
 
 log = logging.getLogger(__name__)
 
@@ -207,10 +207,7 @@ class Predictor:
         return fc
 
     def _check_frame_size(self, size: Sequence[int]) -> None:
-        if letterbox_transform(size, self.input_size).scale < 1.0:
-            h, w = size
-            raise InputError(f"frames of {w}x{h} pixels are smaller than the model input "
-                             f"{self.input_size[1]}x{self.input_size[0]}")
+        check_frame_size(tuple(size), self.input_size)
 
     def _predict(self, frames: Iterator[np.ndarray], size: tuple[int, int], fps: float,
                  source: str, total: int | None, on_batch, keep_images: bool) -> Track:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS: tuple[str, ...] = (
     ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".mts",
 )
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _MAX_PLAUSIBLE_FRAMES = 10_000_000  # above this a stated count is garbage (image files: -2**63)
 
 
@@ -41,6 +42,45 @@ def list_videos(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and is_video_file(p) and not p.name.startswith("."))
+
+
+def check_frame_size(size: tuple[int, int], input_size: tuple[int, int],
+                     where: str | Path | None = None) -> None:
+    """InputError when frames of ``size`` (H, W) are smaller than the model input
+    ``input_size`` (H, W) on either side of the letterboxed square (they would be
+    scaled up: nothing to find there)."""
+    from core.crop import letterbox_transform
+
+    if letterbox_transform(size, input_size).scale < 1.0:
+        h, w = size
+        prefix = f"{where}: " if where is not None else ""
+        raise InputError(f"{prefix}frames of {w}x{h} pixels are smaller than the model "
+                         f"input {input_size[1]}x{input_size[0]}")
+
+
+def check_footage(path: str | Path, input_size: tuple[int, int] | None = None
+                  ) -> tuple[int, int]:
+    """The frame size (H, W) of a video file or an image-sequence folder, after the check
+    that every command reading footage makes first (predict, train, refine, review):
+    it exists, its first frame decodes, and (given the model's ``input_size``) the
+    frames are not smaller than the model input. Raises :class:`InputError` in one line.
+    """
+    path = Path(path)
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir()
+                        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not images:
+            raise InputError(f"{path}: a folder with no video file and no image "
+                             f"({', '.join(IMAGE_EXTENSIONS)}) in it")
+        first = cv2.imread(str(images[0]), cv2.IMREAD_COLOR)
+        if first is None:
+            raise InputError(f"{images[0]}: not a readable image")
+        size = (int(first.shape[0]), int(first.shape[1]))
+    else:
+        size = VideoReader(path).size
+    if input_size is not None:
+        check_frame_size(size, tuple(input_size), path)
+    return size
 
 
 def _open_capture(path: str) -> cv2.VideoCapture:

@@ -21,11 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import InputError
-from core.video import VIDEO_EXTENSIONS, list_videos
+from core.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_videos
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def find_footage(paths: str | Path | Sequence[str | Path]) -> list[Path]:

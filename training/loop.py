@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import signal
 import threading
 from dataclasses import dataclass
@@ -54,7 +55,14 @@ class RunDir:
             )
         if resume and not self.last_checkpoint.exists():
             raise InputError(f"cannot resume: {self.last_checkpoint} does not exist")
+        self.created = not self.path.exists()
         self.snapshots.mkdir(parents=True, exist_ok=True)
+
+    def discard_if_unused(self) -> None:
+        """After a failed start: remove the folder if this run made it and it holds no
+        checkpoint yet (nothing of the user's is touched)."""
+        if self.created and self.path.is_dir() and not any(self.path.glob("*.pt")):
+            shutil.rmtree(self.path, ignore_errors=True)
 
     @property
     def config_path(self) -> Path:

@@ -96,6 +96,11 @@ class Trainer:
         self.step = 0
         self.streams: dict[str, Any] = {}
 
+        with self.starting():
+            self._build(cfg, stage, init, resume)
+
+    def _build(self, cfg: TrainConfig, stage: str, init: str | Path | None,
+               resume: bool) -> None:
         ckpt = load_checkpoint(self.out / "last.pt") if resume else (
             load_checkpoint(init) if init is not None else None)
         if ckpt is not None:
@@ -139,6 +144,17 @@ class Trainer:
         self._resume_state = ckpt if resume else None
         self._good: dict[str, Any] | None = None
         self.amp = self.device.type == "cuda" and cfg.amp
+
+    @contextlib.contextmanager
+    def starting(self):
+        """Around everything a stage sets up before its first step: a failed start
+        removes the run folder it made (see :meth:`RunDir.discard_if_unused`)."""
+        try:
+            yield
+        except BaseException:
+            if self.run is not None:
+                self.run.discard_if_unused()
+            raise
 
     # -- building blocks -------------------------------------------------------------
     def wrap(self, module: nn.Module, find_unused_parameters: bool = False) -> nn.Module:

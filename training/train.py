@@ -20,12 +20,15 @@ Instance-specific refinement (training/refine.py) is this stage on the target fo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
 
+from core.checkpoint import load_checkpoint
 from core.errors import InputError
+from core.video import check_footage
 from training.config import TrainConfig
 from training.data import FrameCache, VideoPairStream, find_footage
 from training.losses import (
@@ -43,12 +46,42 @@ from training.prior import PosePriorStream
 from training.snapshots import snapshot_grid
 from training.stages import Progress, Trainer
 
+log = logging.getLogger(__name__)
 
-def build_frame_cache(cfg: TrainConfig, videos: Sequence[str | Path], out: Path,
-                      ) -> FrameCache:
+
+def usable_footage(videos: Sequence[str | Path], input_size: Sequence[int]) -> list[Path]:
+    """The footage under ``videos`` that passes the check prediction makes
+    (:func:`core.video.check_footage`: it decodes, its frames are not smaller than the
+    model input); the rest is skipped with a warning, and none left is an InputError
+    that names each reason."""
     sources = find_footage(list(videos))
     if not sources:
         raise InputError(f"no video or image sequence found in {', '.join(map(str, videos))}")
+    usable, reasons = [], []
+    for src in sources:
+        try:
+            check_footage(src, tuple(input_size))
+            usable.append(src)
+        except InputError as err:
+            reasons.append(str(err))
+    for reason in reasons if usable else []:
+        log.warning("skipping footage: %s", reason)
+    if not usable:
+        raise InputError("no usable footage: " + "; ".join(reasons))
+    return usable
+
+
+def model_input_size(cfg: TrainConfig, out: str | Path, init: str | Path | None,
+                     resume: bool) -> tuple[int, int]:
+    """The input size of the model a stage will train: its checkpoint's, else the
+    config's."""
+    path = Path(out) / "last.pt" if resume else init
+    if path is None:
+        return tuple(cfg.model.input_size)
+    return tuple(load_checkpoint(path)["input_size"])
+
+
+def build_frame_cache(cfg: TrainConfig, sources: Sequence[Path], out: Path) -> FrameCache:
     d = cfg.data
     return FrameCache.build(sources, d.cache_size, d.stride, d.max_frames_per_video,
                             cache_file=out / "frames.npy" if d.cache_on_disk else None)
@@ -59,10 +92,19 @@ def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
                stop: Callable[[], bool] | None = None, stage: str = "train"
                ) -> Iterator[Progress]:
     """Run the end-to-end stage (``stage="refine"`` uses the refine section of the
-    config), yielding :class:`Progress` after every step."""
+    config), yielding :class:`Progress` after every step. The footage is checked before
+    a run folder is made; a failed start removes the folder it made."""
+    sources = usable_footage(videos, model_input_size(cfg, out, init, resume))
     tr = Trainer(cfg, stage, out, init=init, resume=resume, stop=stop)
+    with tr.starting():
+        step, snapshot = _train_setup(tr, cfg, sources)
+    yield from tr.run_loop(step, snapshot)
+
+
+def _train_setup(tr: Trainer, cfg: TrainConfig, sources: Sequence[Path]):
+    """The streams, losses and step of the end-to-end stage."""
     s, m = tr.scfg, tr.model
-    cache = build_frame_cache(cfg, videos, tr.out)
+    cache = build_frame_cache(cfg, sources, tr.out)
     d = cfg.data
     seed = cfg.seed * 7919 + tr.dist.rank
     tr.streams["video"] = VideoPairStream(cache, s.batch_size, m.input_size[0], tr.device,
@@ -124,4 +166,4 @@ def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
                              last["recon"], last["p2d"])
 
     tr.restore()
-    yield from tr.run_loop(step, snapshot)
+    return step, snapshot

@@ -56,3 +56,21 @@ def test_listed_in_help(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "review" in capsys.readouterr().out
+
+
+def test_footage_predict_refuses_is_refused_before_a_window(tmp_path, tiny_checkpoint,
+                                                            capsys, monkeypatch):
+    import numpy as np
+
+    from core.video import write_video
+    from napari_abspose.widgets import dock
+
+    monkeypatch.setattr(dock, "open_review", lambda *a, **k: pytest.fail("a window opened"))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    small = write_video(tmp_path / "small.mp4", [np.zeros((16, 16, 3), np.uint8)] * 3, 25)
+    for video, reason in ((tmp_path / "empty.mp4", "not a video OpenCV can read"),
+                          (small, "frames of 16x16 pixels are smaller than the model "
+                                  "input 64x64")):
+        assert main(["review", str(video), "--checkpoint", str(tiny_checkpoint)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert reason in err and "\n" not in err

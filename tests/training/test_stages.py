@@ -28,7 +28,7 @@ from training.train import train_iter
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_clip(path: Path, frames: int = 12, size: int = 48, seed: int = 0) -> Path:
+def write_clip(path: Path, frames: int = 12, size: int = 64, seed: int = 0) -> Path:
     """A small clip: a bright moving blob on a textured background."""
     rng = np.random.default_rng(seed)
     background = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
@@ -347,8 +347,37 @@ class TestTrainAndRefine:
         bad = tmp_path / "bad"
         bad.mkdir()
         (bad / "x.mp4").write_bytes(b"junk")
-        with pytest.raises(InputError, match="no readable video"):
+        with pytest.raises(InputError, match="no usable footage"):
             list(train_iter(load_config("tiny"), [bad], tmp_path / "run2", init=pretrained))
+        assert not (tmp_path / "run2").exists()
+
+    def test_footage_predict_refuses_is_refused_before_a_run_folder(self, pretrained,
+                                                                   tmp_path):
+        small = write_clip(tmp_path / "small.mp4", size=32)  # the tiny model takes 64 x 64
+        (tmp_path / "zero.mp4").write_bytes(b"")
+        (tmp_path / "notes.mp4").write_text("not a video")
+        (tmp_path / "empty").mkdir()
+        for video, reason in ((small, "frames of 32x32 pixels are smaller than the model "
+                                      "input 64x64"),
+                              (tmp_path / "zero.mp4", "zero.mp4"),
+                              (tmp_path / "notes.mp4", "not a video OpenCV can read"),
+                              (tmp_path / "empty", "no video or image sequence found")):
+            with pytest.raises(InputError, match=reason):
+                list(refine_iter([video], pretrained, config="tiny", steps=1, device="cpu"))
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "empty", "notes.mp4", "small.mp4", "zero.mp4"]  # no <name>_refine/ left
+
+    def test_a_failed_start_removes_the_run_folder_it_made(self, clips, tmp_path):
+        garbage = tmp_path / "garbage.pt"
+        garbage.write_bytes(b"not a checkpoint")
+        with pytest.raises(Exception):  # noqa: B017, the checkpoint's own error
+            Trainer(load_config("tiny"), "train", tmp_path / "run", init=garbage)
+        assert not (tmp_path / "run").exists()
+        kept = tmp_path / "mine"
+        kept.mkdir()  # a folder the user made is left where it was
+        with pytest.raises(Exception):  # noqa: B017
+            Trainer(load_config("tiny"), "train", kept, init=garbage)
+        assert kept.is_dir()
 
 
 def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):

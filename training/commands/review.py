@@ -29,11 +29,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.checkpoint import default_checkpoint_path, load_checkpoint
     from core.errors import InputError
+    from core.video import check_footage
 
     for path in (args.video, args.checkpoint, args.keypoints):
         if path is not None and not path.is_file():
             raise InputError(f"{path}: no such file")
+    predict = args.predict and args.keypoints is None
+    # the check predict makes, before a window opens on footage it would refuse
+    model = args.checkpoint or default_checkpoint_path()
+    check_footage(args.video, load_checkpoint(model)["input_size"]
+                  if predict and model.is_file() else None)
     try:
         import napari
     except ImportError:
@@ -47,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(problem)
     from napari_abspose.widgets.dock import open_review
 
-    open_review(args.video, args.checkpoint, predict=args.predict and args.keypoints is None,
-                keypoints=args.keypoints, device=args.device)
+    open_review(args.video, args.checkpoint, predict=predict, keypoints=args.keypoints,
+                device=args.device)
     napari.run()
     return 0
