@@ -85,6 +85,12 @@ class StageConfig:
     at a constant rate: runs that differ only in their seed ended up to 0.8 px apart on
     validation clips; with the final phase 0.2 px, and lower on average
     (docs/RESULTS.md).
+    skeleton_image_loss: how the encoder's skeleton image is compared with the true one
+    on synthetic samples (``synthetic_skeleton_image``): ``"l2"`` (the paper's) or
+    ``"bce"`` (binary cross-entropy against the analytic image as soft target). The
+    encoder ends in a sigmoid and most of the target is 0: under L2 a bone pixel the
+    encoder still draws dark gets a gradient scaled by the sigmoid's slope there (0.02
+    at the start), under cross-entropy the full difference.
     freeze_renderer: (real-data stages) the image renderer's weights stay as they came,
     so the reconstruction loss trains only the pose path, through a renderer that
     learned from true poses. Off by default, as in the paper, and measured worse: a
@@ -102,6 +108,7 @@ class StageConfig:
     uplift_noise: float = 0.01
     keypoints_input: Literal["analytic", "encoder"] = "analytic"
     prior_input: Literal["analytic", "predicted"] = "analytic"
+    skeleton_image_loss: Literal["l2", "bce"] = "l2"
     freeze_batchnorm: bool = False
     freeze_renderer: bool = False
     lr_final_fraction: float = 0.0

@@ -43,7 +43,9 @@ __all__ = [
     "lsgan_discriminator_loss",
     "lsgan_generator_loss",
     "rotations_l2",
+    "skeleton_image_bce",
     "skeleton_image_l2",
+    "skeleton_image_loss",
     "weighted_sum",
 ]
 
@@ -136,6 +138,27 @@ def skeleton_image_l2(predicted: torch.Tensor, target: torch.Tensor) -> torch.Te
         raise ShapeError(f"skeleton_image_l2: shapes differ, {tuple(predicted.shape)} vs "
                          f"{tuple(target.shape)}")
     return F.mse_loss(predicted, target)
+
+
+def skeleton_image_bce(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of a predicted (B, C, H, W) skeleton image in [0, 1] (a
+    sigmoid's output) against a target in [0, 1] taken as soft labels, minus the
+    target's own entropy, so that a perfect prediction scores 0."""
+    if predicted.shape != target.shape:
+        raise ShapeError(f"skeleton_image_bce: shapes differ, {tuple(predicted.shape)} vs "
+                         f"{tuple(target.shape)}")
+    eps = 1e-6
+    p = predicted.clamp(eps, 1 - eps)
+    t = target.clamp(0.0, 1.0)
+    entropy = -(t * t.clamp_min(eps).log() + (1 - t) * (1 - t).clamp_min(eps).log())
+    return F.binary_cross_entropy(p, t) - entropy.mean()
+
+
+def skeleton_image_loss(kind: str):
+    """The comparison ``skeleton_image_loss`` names: ``"l2"`` or ``"bce"``."""
+    if kind not in ("l2", "bce"):
+        raise ConfigError(f"unknown skeleton_image_loss {kind!r}; choose l2 or bce")
+    return skeleton_image_l2 if kind == "l2" else skeleton_image_bce
 
 
 def analytic_skeleton_image_loss(skeleton_image: torch.Tensor, skeleton_image_2d: torch.Tensor,

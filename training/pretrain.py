@@ -38,7 +38,7 @@ from training.losses import (
     keypoints_2d_l2,
     keypoints_3d_l2,
     rotations_l2,
-    skeleton_image_l2,
+    skeleton_image_loss,
     weighted_sum,
 )
 from training.snapshots import snapshot_grid
@@ -129,6 +129,7 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
                   find_unused_parameters=len(components) < len(COMPONENT_WEIGHTS))
     d_img = tr.wrap(tr.discriminators["image"])
     gan_on = renderer_on and bool(s.weights.image_gan or s.weights.image_feature_matching)
+    compare_skeleton_images = skeleton_image_loss(s.skeleton_image_loss)
     last: dict[str, torch.Tensor] = {}
 
     def step(tr: Trainer) -> dict[str, float]:
@@ -139,8 +140,8 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
             y, p2d, p3d, rot, x_hat = net(b.image, b.appearance, t.get("skeleton_image"), noisy)
             terms = {}
             if y is not None:
-                terms["synthetic_skeleton_image"] = skeleton_image_l2(y.float(),
-                                                                      t["skeleton_image"])
+                terms["synthetic_skeleton_image"] = compare_skeleton_images(
+                    y.float(), t["skeleton_image"])
             if p2d is not None:
                 terms["synthetic_keypoints_2d"] = keypoints_2d_l2(p2d.float(), b.keypoints_2d)
             if p3d is not None:

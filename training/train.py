@@ -38,7 +38,7 @@ from training.losses import (
     keypoints_2d_l2,
     keypoints_3d_l2,
     rotations_l2,
-    skeleton_image_l2,
+    skeleton_image_loss,
     weighted_sum,
 )
 from training.pretrain import synthetic_stream, synthetic_targets
@@ -119,6 +119,7 @@ def _train_setup(tr: Trainer, cfg: TrainConfig, sources: Sequence[Path]):
     net = tr.wrap(m)
     d_img = tr.wrap(tr.discriminators["image"])
     d_sk = tr.wrap(tr.discriminators["skeleton"])
+    compare_skeleton_images = skeleton_image_loss(s.skeleton_image_loss)
     last: dict[str, torch.Tensor] = {}
 
     def step(tr: Trainer) -> dict[str, float]:
@@ -141,7 +142,8 @@ def _train_setup(tr: Trainer, cfg: TrainConfig, sources: Sequence[Path]):
                 y[:n], out.skeleton_image_2d[:n].float(), y3[:n])
             if syn is not None:
                 t = synthetic_targets(m, syn)
-                terms["synthetic_skeleton_image"] = skeleton_image_l2(y[n:], t["skeleton_image"])
+                terms["synthetic_skeleton_image"] = compare_skeleton_images(
+                    y[n:], t["skeleton_image"])
                 terms["synthetic_keypoints_2d"] = keypoints_2d_l2(out.keypoints[n:].float(),
                                                                   syn.keypoints_2d)
                 terms["synthetic_keypoints_3d"] = keypoints_3d_l2(out.keypoints_3d[n:].float(),

@@ -294,3 +294,23 @@ class TestPerceptual:
         x = torch.rand(1, 3, 16, 16)
         assert ssim(x, x).item() == pytest.approx(1.0, abs=1e-5)
         assert ssim(x, torch.rand(1, 3, 16, 16)).item() < 0.3
+
+
+def test_skeleton_image_bce_is_zero_at_the_target_and_pulls_dark_bones_harder():
+    import torch
+
+    from training.losses import skeleton_image_bce, skeleton_image_l2, skeleton_image_loss
+
+    target = torch.zeros(1, 2, 8, 8)
+    target[0, 0, 3:5, :] = 1.0
+    target[0, 1, 2, 2] = 0.4  # a soft label
+    assert float(skeleton_image_bce(target.clone(), target)) == pytest.approx(0.0, abs=1e-4)
+    grads = []
+    for loss in (skeleton_image_l2, skeleton_image_bce):
+        logits = torch.full_like(target, -4.0, requires_grad=True)  # the encoder's start
+        loss(torch.sigmoid(logits), target).backward()
+        grads.append(-float(logits.grad[0, 0, 3, 0]))  # a bone pixel drawn dark
+    assert grads[0] > 0 and grads[1] > 0
+    assert grads[1] > 20 * grads[0]  # the sigmoid's slope no longer scales it down
+    with pytest.raises(ConfigError, match="skeleton_image_loss"):
+        skeleton_image_loss("l1")
