@@ -94,15 +94,19 @@ def save_checkpoint(path: str | Path, model: Any, extra: dict[str, Any] | None =
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint dict (tensors on the CPU) and check its format version."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder; give the .pt file (a run "
+                              "folder's model is its last.pt)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds for corrupt or foreign files
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    except Exception:  # torch raises many kinds for corrupt or foreign files
+        # torch's own message advises loading with weights_only=False, which runs any
+        # code the file carries: never pass that on for a file that is not ours.
         raise CheckpointError(
-            f"cannot read checkpoint {path}: not a napari-abspose checkpoint or the file is "
-            f"corrupt ({first})"
+            f"cannot read checkpoint {path}: it is not a napari-abspose checkpoint, or the "
+            "file is corrupt or cut short"
         ) from None
     if not isinstance(ckpt, dict) or "format_version" not in ckpt or "model" not in ckpt:
         raise CheckpointError(

@@ -23,7 +23,7 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give files the usual mode
+        os.chmod(tmp, usual_file_mode())  # mkstemp makes 0600
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
             fh.flush()
@@ -35,10 +35,12 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[IO]:
         raise
 
 
-def _umask() -> int:
+def usual_file_mode() -> int:
+    """The mode a plain ``open()`` gives a new file (0666 less the umask): for files
+    made through :func:`tempfile.mkstemp`, which makes them 0600."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from core.errors import InputError, ShapeError
+from core.io import usual_file_mode
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +282,7 @@ class VideoWriter:
             raise InputError(f"{self.path}: no frames were written")
         self._writer.release()
         self._writer = None
+        os.chmod(self._tmp, usual_file_mode())  # mkstemp made it 0600
         os.replace(self._tmp, self.path)
         self._tmp = None
         return self.path

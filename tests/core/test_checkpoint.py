@@ -148,6 +148,8 @@ class TestBadCheckpoints:
     def test_missing_file(self, tmp_path):
         with pytest.raises(CheckpointError, match="does not exist"):
             load_model(tmp_path / "nope.pt")
+        with pytest.raises(CheckpointError, match="is a folder; give the .pt file"):
+            load_model(tmp_path)
 
     def test_corrupt_file(self, tiny, tmp_path):
         path = save_checkpoint(tmp_path / "m.pt", tiny)
@@ -169,8 +171,10 @@ class TestBadCheckpoints:
         ckpt["config"] = ModelConfig.tiny()  # a dataclass instance, not plain data
         path = tmp_path / "pickled.pt"
         torch.save(ckpt, path)
-        with pytest.raises(CheckpointError, match="cannot read"):
+        with pytest.raises(CheckpointError, match="cannot read") as err:
             load_checkpoint(path)
+        # never torch's advice to load an untrusted file with weights_only=False
+        assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
 
     @pytest.mark.parametrize(("version", "hint"), [(FORMAT_VERSION + 1, "upgrade"),
                                                    (0, "older")])

@@ -122,6 +122,20 @@ class TestWriter:
         assert VideoReader(path).fps == pytest.approx(10)
         assert len(list(VideoReader(path))) == 5
 
+    def test_file_mode_is_the_usual_one(self, tmp_path):
+        import os
+        import stat
+
+        mask = os.umask(0o022)
+        try:
+            plain = tmp_path / "plain.txt"
+            plain.write_text("x")
+            path = write_video(tmp_path / "out.mp4", ramp_frames(2))
+            assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+            assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        finally:
+            os.umask(mask)
+
     def test_error_keeps_previous_file_and_no_temp(self, tmp_path):
         path = write_video(tmp_path / "out.mp4", ramp_frames(3))
         before = path.read_bytes()
