@@ -148,7 +148,7 @@ class TestBadCheckpoints:
     def test_missing_file(self, tmp_path):
         with pytest.raises(CheckpointError, match="does not exist"):
             load_model(tmp_path / "nope.pt")
-        with pytest.raises(CheckpointError, match="is a folder; give the .pt file"):
+        with pytest.raises(CheckpointError, match=r"is a folder; give the \.pt file"):
             load_model(tmp_path)
 
     def test_corrupt_file(self, tiny, tmp_path):

@@ -5,6 +5,7 @@ import pytest
 
 from core._version import __version__
 from training.cli import main
+from training.commands import COMMANDS
 
 
 def test_help_lists_commands(capsys):
@@ -46,3 +47,13 @@ class TestSkeletonsCommand:
         err = capsys.readouterr().err
         assert err.startswith("abspose skeletons: error:") and "unknown keypoint 'c'" in err
         assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_is_plain_text(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and ":func:" not in out and ":class:" not in out
+    description = out.split("\n\n")[1]  # after the usage lines
+    assert description[:1].isupper() or description[:1].isdigit(), description

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,23 @@ class TestPredict:
         assert code == 2 and "a_keypoints.csv exists; pass --overwrite" in err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1
         assert (out_dir / "a_keypoints.csv").read_bytes() == before
-        assert run([*args, "--overwrite", "--follow", "--smooth"], capsys)[0] == 0
+        code, out, _ = run([*args, "--overwrite", "--follow", "--smooth"], capsys)
+        assert code == 0
+        followed = re.search(r"follow +(\d+) of 10 frames in a box around the subject; "
+                             r"(\d+) on the whole frame", out)
+        assert followed and int(followed[1]) + int(followed[2]) == 10
+        assert "follow " not in run([*args, "--overwrite"], capsys)[1]
+
+    def test_followed_frames_are_counted(self):
+        from types import SimpleNamespace
+
+        from core.crop import letterbox_transform
+        from training.commands.predict import followed_frames
+
+        whole = letterbox_transform((72, 128), (64, 64)).box
+        boxes = np.float32([whole, [10, 5, 40, 40], whole, [12, 5, 40, 40]])
+        track = SimpleNamespace(frame_size=(72, 128), boxes=boxes)
+        assert followed_frames(track, (64, 64)) == 2
 
     def test_bbox(self, tmp_path, checkpoint, capsys):
         clip = make_clip(tmp_path / "a.mp4")

@@ -5,6 +5,20 @@ A command module defines ``add_parser(subparsers)``, which adds its parser and s
 heavy modules inside ``func`` so ``abspose --help`` stays instant.
 """
 
+import re
+
+
+def plain_help(doc: str | None) -> str:
+    """A command module's docstring as ``--help`` text: reStructuredText markup taken
+    out (the leading command name the usage line already gives, double back-quotes,
+    roles such as :func:`name`)."""
+    text = (doc or "").strip()
+    text = re.sub(r"^``abspose [\w-]+``:\s*", "", text)
+    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text)
+    text = text.replace("``", "")
+    return text[:1].upper() + text[1:]
+
+
 COMMANDS: tuple[str, ...] = (
     "skeletons",
     "synth",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.commands import plain_help
 from training.commands.predict import add_predict_options
 
 DEFAULT_OUT = Path("abspose-demo")
@@ -24,7 +25,7 @@ def sample_dir() -> Path:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the default model on the sample clip, write every "
-                                    "output to ./abspose-demo/", description=__doc__)
+                                    "output to ./abspose-demo/", description=plain_help(__doc__))
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help="output folder (default: ./abspose-demo)")
     add_predict_options(p)

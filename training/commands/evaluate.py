@@ -25,10 +25,13 @@ import argparse
 import time
 from pathlib import Path
 
+from training.commands import plain_help
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="errors of a model on labelled clips or photos",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain_help(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", type=Path, metavar="FOLDER_OR_JSON",
                    help="videos with .npz labels next to them, or a COCO keypoints JSON")
     p.add_argument("--checkpoint", type=Path, default=None,

@@ -19,10 +19,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.commands import plain_help
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export-model", help="write the model alone from a training checkpoint",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain_help(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, metavar="CKPT", help="a training checkpoint")
     p.add_argument("out", type=Path, metavar="OUT", help="the model file to write")
     p.add_argument("--half", action="store_true", help="store the weights as float16")

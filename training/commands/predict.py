@@ -12,13 +12,16 @@ import argparse
 import time
 from pathlib import Path
 
+from training.commands import plain_help
+
 OVERLAY_SUFFIX = "_overlay.mp4"
 SHEET_SUFFIX = "_contact_sheet.png"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict keypoints for a video or a folder of videos",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain_help(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", type=Path, metavar="VIDEO_OR_FOLDER")
     add_predict_options(p)
     p.add_argument("--out", type=Path, default=None,
@@ -152,6 +155,17 @@ def predict_one(predictor, video: Path, out_dir: Path, formats: list[str], overl
     return track
 
 
+def followed_frames(track, input_size) -> int:
+    """How many frames of a ``--follow`` prediction the model saw in a box around the
+    subject rather than the whole (letterboxed) frame."""
+    import numpy as np
+
+    from core.crop import letterbox_transform
+
+    whole = np.float32(letterbox_transform(track.frame_size, input_size).box)
+    return int((~np.isclose(track.boxes, whole, atol=0.5).all(axis=1)).sum())
+
+
 def summary(track, elapsed: float, predictor, written: list[Path],
             overlay_s: float | None = None) -> str:
     """A few lines on what was predicted: frames, speed, confidence, flips, files."""
@@ -173,6 +187,10 @@ def summary(track, elapsed: float, predictor, written: list[Path],
         + ", ".join(f"{track.keypoint_names[j]} {per_kp[j]:.2f}" for j in low),
         f"  flips        {len(flips)} frame(s) suspected" + (f": {shown}" if len(flips) else ""),
     ]
+    if getattr(predictor, "crop", None) == "follow" and track.boxes is not None:
+        followed = followed_frames(track, predictor.input_size)
+        lines.append(f"  follow       {followed} of {n} frames in a box around the subject; "
+                     f"{n - followed} on the whole frame (subject not found with confidence)")
     if overlay_s is not None:
         lines.append(f"  overlay      drawn in {overlay_s:.1f} s")
     lines += [f"  {'wrote' if i == 0 else '':<12} {p}" for i, p in enumerate(written)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.commands import plain_help
 from training.commands._stage import add_common, finish, out_dir, resolve
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help="pretrain the model on synthetic data",
-                       description=__doc__)
+                       description=plain_help(__doc__))
     p.add_argument("--out", type=Path, help="run folder (created)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run")
     p.add_argument("--from", dest="init", type=Path, metavar="CKPT",

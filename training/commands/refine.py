@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.commands import plain_help
 from training.commands._stage import add_common, finish
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("refine", help="refine a model on the video(s) of one subject",
-                       description=__doc__)
+                       description=plain_help(__doc__))
     p.add_argument("videos", type=Path, nargs="+", metavar="VIDEO")
     p.add_argument("--from", dest="init", type=Path, metavar="CKPT",
                    help="the trained checkpoint (default: the shipped model)")

@@ -12,10 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.commands import plain_help
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="review, correct and refine predictions in napari",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain_help(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", type=Path, help="the video file")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="model checkpoint (default: the shipped default model)")

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.commands import plain_help
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "skeletons",
         help="show a skeleton's keypoints and channel layouts; draw its skeleton images",
-        description=__doc__,
+        description=plain_help(__doc__),
     )
     p.add_argument("skeleton", nargs="*", default=["human", "quadruped"],
                    help="built-in name (human, quadruped) or a skeleton YAML file "

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.commands import plain_help
+
 DEFAULT_ACTIVITIES = {"human": ["walk", "sitting", "phone", "pick_up"],
                       "quadruped": ["walk", "trot", "sit", "lie"]}
 
@@ -21,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth",
         help="write synthetic videos with 2D/3D labels (randomized or target style)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain_help(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--style", choices=("target", "randomized"), default="target",
                    help="look of the clips (default: target)")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.commands import plain_help
 from training.commands._stage import add_common, finish, out_dir, resolve
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train on unlabelled videos (after pretrain)",
-                       description=__doc__)
+                       description=plain_help(__doc__))
     p.add_argument("--videos", type=Path, nargs="+", required=True, metavar="PATH",
                    help="folders of videos (mp4/avi/mov/mkv) or image sequences, or files")
     p.add_argument("--from", dest="init", type=Path, metavar="CKPT",
