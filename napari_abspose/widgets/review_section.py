@@ -1,8 +1,9 @@
 """The dock's "Review" section: what to look at, and quick fixes.
 
 * a confidence threshold: keypoints under it get a red border, or are hidden;
-* the frames to review (suspected left/right flips, low mean confidence); clicking one
-  jumps there, N / Shift-N step through them;
+* the frames to review (suspected left/right flips; the least confident frames under
+  the threshold, at most a tenth of the video); clicking one jumps there, N / Shift-N
+  step through them;
 * Swap left/right (key F) on the frame shown; the swapped points count as edited.
 Moving a point by hand marks it edited (white border); the count is shown here.
 """
@@ -15,6 +16,7 @@ import numpy as np
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -33,24 +35,49 @@ from napari_abspose.widgets.state import PoseState
 MAX_ITEMS = 1000  # frames listed; the rest are counted
 
 
+LOW_SHARE = 0.1  # at most this share of a video's frames are listed for low confidence
+
+
 def frames_to_review(frames: np.ndarray, confidence: np.ndarray, flip_suspect: np.ndarray,
-                     threshold: float) -> list[tuple[int, str]]:
-    """(frame, reason) for frames with a suspected flip or a mean confidence under
-    ``threshold``, from per-point arrays (N,) of a keypoints layer; sorted by frame."""
+                     threshold: float, low_share: float = LOW_SHARE
+                     ) -> tuple[list[tuple[int, str]], str]:
+    """The frames worth looking at, from per-point arrays (N,) of a keypoints layer:
+    every frame with a suspected left/right flip, and the frames whose mean confidence
+    is under ``threshold``, but of those only the least confident ``low_share`` of the
+    video's frames (at least one): a model whose usual confidence is under the
+    threshold would otherwise list every frame.
+
+    Returns:
+        (frame, reason) sorted by frame, and one sentence saying how they were chosen.
+    """
     frames = np.rint(np.asarray(frames)).astype(np.int64)
     if frames.size == 0:
-        return []
+        return [], "No keypoints yet."
     t = int(frames.max()) + 1
     conf = np.nan_to_num(np.asarray(confidence, dtype=np.float64))
     count = np.bincount(frames, minlength=t)
     mean = np.bincount(frames, weights=conf, minlength=t) / np.maximum(count, 1)
     flips = np.bincount(frames, weights=np.asarray(flip_suspect, bool), minlength=t) > 0
+    present = count > 0
+    under = np.flatnonzero(present & (mean < threshold))
+    cap = max(1, int(np.ceil(low_share * present.sum())))
+    low = under[np.argsort(mean[under], kind="stable")[:cap]]
+    is_low = np.zeros(t, bool)
+    is_low[low] = True
     out = []
-    for f in np.nonzero((count > 0) & (flips | (mean < threshold)))[0]:
+    for f in np.flatnonzero(present & (flips | is_low)):
         reasons = (["flip?"] if flips[f] else []) + \
-            ([f"low confidence {mean[f]:.2f}"] if mean[f] < threshold else [])
+            ([f"low confidence {mean[f]:.2f}"] if is_low[f] else [])
         out.append((int(f), ", ".join(reasons)))
-    return out
+    n_flips = int((flips & present).sum())
+    if len(under) > cap:
+        how = (f"the {cap} least confident frames (of {len(under)} with a mean confidence "
+               f"under {threshold:.2f}; at most {low_share:.0%} of the video is listed)")
+    else:
+        how = f"{len(under)} frames with a mean confidence under {threshold:.2f}"
+    if not out:
+        return out, f"Nothing flagged: no suspected flip, no frame under {threshold:.2f}."
+    return out, f"{len(out)} frames to review: {n_flips} suspected flips and {how}."
 
 
 class ReviewSection(QGroupBox):
@@ -80,6 +107,11 @@ class ReviewSection(QGroupBox):
         self.next_button = QPushButton("Next  [N]")
         self.next_button.clicked.connect(lambda: self.step(+1))
         self.edited = QLabel("")
+        self.show_images = QCheckBox("Skeleton images over the video")
+        self.show_images.setToolTip("the model's per-channel skeleton images (one layer "
+                                    "per channel); hide them all with one click")
+        self.show_images.setChecked(state.skeleton_images_visible)
+        self.show_images.toggled.connect(state.set_skeleton_images_visible)
 
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.slider, 1)
@@ -90,6 +122,7 @@ class ReviewSection(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Confidence", threshold_row)
         form.addRow("Low points", self.mode)
+        form.addRow(self.show_images)
         form.addRow(self.summary)
         form.addRow(self.list)
         form.addRow(buttons)
@@ -125,16 +158,16 @@ class ReviewSection(QGroupBox):
             self.edited.setText("")
             return
         f = points.features
-        self.review = frames_to_review(np.asarray(points.data)[:, 0], f["confidence"].to_numpy(),
-                                       f["flip_suspect"].to_numpy(), self.state.threshold)
+        self.review, how = frames_to_review(np.asarray(points.data)[:, 0],
+                                            f["confidence"].to_numpy(),
+                                            f["flip_suspect"].to_numpy(), self.state.threshold)
         for frame, reason in self.review[:MAX_ITEMS]:
             item = QListWidgetItem(f"frame {frame}: {reason}")
             item.setData(Qt.UserRole, frame)
             self.list.addItem(item)
-        flips = sum("flip" in r for _, r in self.review)
-        more = f" (first {MAX_ITEMS} listed)" if len(self.review) > MAX_ITEMS else ""
-        self.summary.setText(f"{len(self.review)} frames to review: {flips} suspected "
-                             f"flips{more}." if self.review else "Nothing flagged.")
+        more = f" The first {MAX_ITEMS} are listed." if len(self.review) > MAX_ITEMS else ""
+        self.summary.setText(how + more)
+        self.summary.setWordWrap(True)
         self._count_edited()
 
     def _count_edited(self) -> None:

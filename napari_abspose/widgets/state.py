@@ -24,6 +24,10 @@ from napari_abspose.widgets.editing import KeypointEditor
 log = logging.getLogger(__name__)
 
 
+# Additive over the video: at this opacity the bones show and the person stays readable.
+SKELETON_IMAGE_OPACITY = 0.35
+
+
 def _kind(layer: Any) -> str | None:
     return (layer.metadata.get(META) or {}).get("kind") if hasattr(layer, "metadata") else None
 
@@ -42,6 +46,7 @@ class PoseState:
         self._model_source: object = object()  # what self.model was loaded from
         self.editor = KeypointEditor(viewer, on_edit=lambda: self.keypoints_changed.emit("edited"))
         self.jobs: list[Any] = []  # running workers (predict, refine)
+        self.skeleton_images_visible = True
 
     def add_job(self, worker: Any) -> Any:
         """Track a running worker so that closing the dock or the window stops it."""
@@ -162,7 +167,7 @@ class PoseState:
         images = LazySkeletonImages(video.data, predictor, track.boxes)
         skeleton, layout = predictor.skeleton, predictor.layout
         channels = skeleton.channels(layout)
-        old = [ly for ly in self.viewer.layers if _kind(ly) == "skeleton_image"]
+        old = self.skeleton_image_layers()
         if [ly.metadata[META]["channel"] for ly in old] == [c.name for c in channels] and \
                 all(ly.data.shape == images.channel(0).shape for ly in old):
             for c, ly in enumerate(old):  # same channels: new data, the user's settings kept
@@ -176,7 +181,8 @@ class PoseState:
                             name=f"abspose {channel.name}")
             added.append(self.viewer.add_image(
                 images.channel(c), name=f"skeleton image: {channel.name}", colormap=cmap,
-                blending="additive", contrast_limits=(0.0, 1.0), opacity=0.85,
+                blending="additive", contrast_limits=(0.0, 1.0),
+                opacity=SKELETON_IMAGE_OPACITY, visible=self.skeleton_images_visible,
                 axis_labels=AXIS_LABELS,
                 metadata={META: {"kind": "skeleton_image", "channel": channel.name}}))
         points = self.keypoints_layer()
@@ -185,6 +191,16 @@ class PoseState:
             if ly is not None:
                 layers.move(layers.index(ly), len(layers))
         return added
+
+    def skeleton_image_layers(self) -> list[Any]:
+        return [ly for ly in self.viewer.layers if _kind(ly) == "skeleton_image"]
+
+    def set_skeleton_images_visible(self, visible: bool) -> None:
+        """Show or hide every channel's skeleton image layer at once (and the ones a
+        later prediction adds)."""
+        self.skeleton_images_visible = bool(visible)
+        for ly in self.skeleton_image_layers():
+            ly.visible = self.skeleton_images_visible
 
     def swap_left_right(self, frame: int | None = None) -> int:
         """Swap left and right keypoints on ``frame`` (default: the one shown)."""

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from napari.layers.base._base_constants import ActionType
 from napari.utils.notifications import notification_manager
+from qtpy.QtCore import Qt
 
 from core.skeleton import HUMAN
 from napari_abspose.layers import META
@@ -73,6 +74,11 @@ def test_predict_adds_keypoints_skeleton_and_skeleton_images(dock, qtbot):
     assert skel.data.shape == (len(HUMAN.edges), 2, 2)  # the bones of the frame shown
     images = [ly for ly in viewer.layers if ly.metadata[META]["kind"] == "skeleton_image"]
     assert images[0].blending == "additive"
+    assert all(ly.visible and ly.opacity <= 0.4 for ly in images)  # the person stays readable
+    dock.review.show_images.setChecked(False)  # one click hides every channel
+    assert not any(ly.visible for ly in images)
+    dock.review.show_images.setChecked(True)
+    assert all(ly.visible for ly in images)
     viewer.dims.set_current_step(0, 5)
     frame = np.asarray(images[0].data[5])
     assert frame.shape == (120, 160) and 0 <= frame.min() and frame.max() <= 1
@@ -121,12 +127,16 @@ def test_swap_key_review_list_and_export(dock, qtbot, tmp_path):
     assert points.features["edited"].sum() == 2 * len(HUMAN.left_right)
 
     dock.review.slider.setValue(100)  # every frame is under a threshold of 1.0
-    assert dock.review.list.count() == 12
-    item = dock.review.list.item(7)
-    dock.review._jump(item)
-    assert viewer.dims.current_step[0] == 7
+    listed = [dock.review.list.item(i).data(Qt.UserRole)
+              for i in range(dock.review.list.count())]
+    low = [f for f, r in dock.review.review if "low confidence" in r]
+    assert len(low) == 2  # the least confident tenth of 12 frames, not all 12
+    assert "the 2 least confident frames (of 12" in dock.review.summary.text()
+    dock.review._jump(dock.review.list.item(len(listed) - 1))
+    assert viewer.dims.current_step[0] == listed[-1]
+    viewer.dims.set_current_step(0, 0)
     dock.review.step(+1)
-    assert viewer.dims.current_step[0] == 8
+    assert viewer.dims.current_step[0] == next(f for f in listed if f > 0)
     dock.review.mode.setCurrentIndex(1)  # hide low confidence: only edited points stay
     assert points.shown.sum() == 2 * len(HUMAN.left_right)
 
