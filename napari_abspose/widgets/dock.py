@@ -1,6 +1,8 @@
 """The "Pose estimation" dock widget: device, then Predict, Review, Refine, Export.
 
-Each section is its own small widget sharing one :class:`PoseState`. The 3D view of
+Each section is its own small widget sharing one :class:`PoseState`, on a tab of its
+own, so that every step is one click away at napari's default window size (stacked,
+Refine and Export fell below a scrollbar); new predictions bring the Review tab up. The 3D view of
 the current frame's pose opens as a second dock once there are predictions.
 :func:`open_review` is what ``abspose review VIDEO`` runs.
 """
@@ -17,6 +19,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -61,19 +64,26 @@ class PoseEstimationDock(QWidget):
         top.addWidget(self.device)
         top.addWidget(self.device_label, 1)
         top.addWidget(self.view3d_button)
-        body = QWidget()
-        column = QVBoxLayout(body)
-        column.setContentsMargins(0, 0, 0, 0)
-        for section in (self.predict, self.review, self.refine, self.export):
+        self.tabs = QTabWidget()
+        for section, name in ((self.predict, "Predict"), (self.review, "Review"),
+                              (self.refine, "Refine"), (self.export, "Export")):
+            section.setToolTip(section.title())
+            section.setTitle("")
+            section.setFlat(True)
+            page = QWidget()
+            column = QVBoxLayout(page)
+            column.setContentsMargins(0, 0, 0, 0)
             column.addWidget(section)
-        column.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(body)
+            column.addStretch(1)
+            scroll = QScrollArea()  # only a window smaller than napari's default needs it
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.NoFrame)
+            scroll.setWidget(page)
+            self.tabs.addTab(scroll, name)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.tabs, 1)
         self.setMinimumWidth(420)
         self._device_changed("auto")
 
@@ -106,8 +116,16 @@ class PoseEstimationDock(QWidget):
             self.state.keypoints_changed.emit("replaced")
 
     def _on_keypoints(self, what: str) -> None:
-        if what == "replaced" and self.view3d is None and self.state.keypoints_layer():
-            self.show_3d()
+        if what == "replaced" and self.state.keypoints_layer():
+            self.tabs.setCurrentIndex(self.tabs.indexOf(self._tab_of(self.review)))
+            if self.view3d is None:
+                self.show_3d()
+
+    def _tab_of(self, section: QWidget) -> QWidget:
+        for i in range(self.tabs.count()):
+            if self.tabs.widget(i).isAncestorOf(section):
+                return self.tabs.widget(i)
+        raise LookupError(section)
 
     def show_3d(self) -> None:
         """Open (or raise) the 3D pose dock."""

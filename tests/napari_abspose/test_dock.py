@@ -178,3 +178,22 @@ def test_predict_without_a_video_warns(make_napari_viewer):
     dock = PoseEstimationDock(viewer)
     dock.predict.predict()
     assert dock.predict.worker is None
+
+
+def test_every_step_is_reachable_without_scrolling(dock, qtbot):
+    window = dock.viewer.window._qt_window
+    window.show()
+    qtbot.waitExposed(window)
+    tabs = dock.tabs
+    assert [tabs.tabText(i) for i in range(tabs.count())] == [
+        "Predict", "Review", "Refine", "Export"]
+    for i, button in enumerate((dock.predict.predict_button, dock.review.swap_button,
+                                dock.refine.start_button, dock.export.button)):
+        tabs.setCurrentIndex(i)
+        qtbot.wait(50)
+        scroll = tabs.widget(i)
+        assert button.isVisible()
+        assert not scroll.verticalScrollBar().isVisible(), tabs.tabText(i)
+    tabs.setCurrentIndex(0)
+    predict(dock, qtbot)
+    assert tabs.tabText(tabs.currentIndex()) == "Review"  # predictions bring it up
