@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--losses", action="store_true", help="compare the loss fallbacks")
     parser.add_argument("--kind", default="spade", help="renderer used by --losses")
     parser.add_argument("--fallbacks", nargs="+", default=["l1", "l1_ssim", "pyramid_l1",
-                                                            "random_vgg"])
+                                                            "random_vgg", "efficientnet"])
     parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)

@@ -34,7 +34,7 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"
 _VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
               512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
 DEFAULT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-FALLBACKS = ("random_vgg", "pyramid_l1", "l1_ssim", "l1")
+FALLBACKS = ("efficientnet", "random_vgg", "pyramid_l1", "l1_ssim", "l1")
 
 
 def vgg19_layer_indices() -> dict[str, int]:
@@ -60,7 +60,9 @@ class PerceptualConfig:
     vgg19_path: the torchvision ``vgg19-dcbb9e9d.pth`` file; None: look in the torch hub
         cache. A path that does not exist is an error (not a silent fallback).
     layers: VGG19 layers whose features are compared (Eq. 2), averaged.
-    fallback: used when no weights are found: ``random_vgg`` (the same network with
+    fallback: used when no weights are found: ``efficientnet`` (ImageNet features of
+        EfficientNet-Lite0, which the package ships, at strides 2, 4, 8 and 16, compared
+        as Eq. 2 compares VGG19's), ``random_vgg`` (the same network with
         fixed random weights), ``pyramid_l1`` (L1 over a Laplacian pyramid), ``l1_ssim``
         (0.16 L1 + 0.84 (1 - SSIM), Zhao et al. 2017, the default: it gave the pose the
         most useful gradient and the best SSIM in the measurement) or ``l1``.
@@ -69,6 +71,21 @@ class PerceptualConfig:
     vgg19_path: str | None = None
     layers: tuple[str, ...] = DEFAULT_LAYERS
     fallback: Literal["random_vgg", "pyramid_l1", "l1_ssim", "l1"] = "l1_ssim"
+
+
+class EfficientNetFeatures(nn.Module):
+    """(B, 3, H, W) RGB in [0, 1] -> EfficientNet-Lite0's ImageNet features at strides
+    2, 4, 8 and 16 (its first 11 blocks), fixed."""
+
+    def __init__(self):
+        super().__init__()
+        from core.models.efficientnet import EfficientNetLite0
+
+        self.net = EfficientNetLite0(pretrained=True, num_blocks=11)
+        self.requires_grad_(False)
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        return self.net.features(image, upto=10)
 
 
 class VGG19Features(nn.Module):
@@ -190,7 +207,7 @@ class PerceptualLoss(nn.Module):
         if config.fallback not in FALLBACKS:
             raise ConfigError(f"perceptual.fallback: expected one of {FALLBACKS}, "
                               f"got {config.fallback!r}")
-        self.vgg: VGG19Features | None = None
+        self.vgg: VGG19Features | EfficientNetFeatures | None = None
         weights = find_vgg19_weights(config.vgg19_path)
         if weights is not None:
             self.vgg = VGG19Features(tuple(config.layers))
@@ -203,6 +220,8 @@ class PerceptualLoss(nn.Module):
                 "perceptual loss: no VGG19 weights (set perceptual.vgg19_path, or put %s in "
                 "%s); using the %r fallback instead", VGG19_FILE,
                 Path(torch.hub.get_dir()) / "checkpoints", config.fallback)
+            if config.fallback == "efficientnet":
+                self.vgg = EfficientNetFeatures()
             if config.fallback == "random_vgg":
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(0)  # the same fixed network in every run

@@ -257,7 +257,8 @@ class TestPerceptual:
         with pytest.raises(ConfigError, match="relu9_9"):
             VGG19Features(("relu9_9",))
 
-    @pytest.mark.parametrize("fallback", ["random_vgg", "pyramid_l1", "l1_ssim", "l1"])
+    @pytest.mark.parametrize("fallback", ["efficientnet", "random_vgg", "pyramid_l1",
+                                          "l1_ssim", "l1"])
     def test_fallback_with_warning(self, tmp_path, monkeypatch, caplog, fallback):
         monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
         with caplog.at_level(logging.WARNING, logger="training.perceptual"):
@@ -269,6 +270,23 @@ class TestPerceptual:
         assert loss(x, x).item() == pytest.approx(0.0, abs=1e-6)
         loss(x, y).backward()
         assert y.grad.abs().sum() > 0
+
+    def test_efficientnet_features_are_imagenet_and_fixed(self, tmp_path, monkeypatch):
+        from core.models.efficientnet import EfficientNetLite0
+
+        monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+        loss = PerceptualLoss(PerceptualConfig(fallback="efficientnet"))
+        reference = EfficientNetLite0(pretrained=True, num_blocks=11)
+        assert torch.equal(loss.vgg.net._conv_stem.weight, reference._conv_stem.weight)
+        assert not any(p.requires_grad for p in loss.parameters())
+        x = torch.rand(2, 3, 32, 32)
+        feats = loss.vgg(x)
+        assert [f.shape[1] for f in feats] == [16, 24, 40, 112]  # strides 2, 4, 8, 16
+        # Eq. 2 on those features, by hand
+        y = torch.rand(2, 3, 32, 32)
+        expected = torch.stack([((a - b) ** 2).mean()
+                                for a, b in zip(loss.vgg(x), loss.vgg(y), strict=True)]).mean()
+        assert loss(x, y).item() == pytest.approx(expected.item(), rel=1e-5)
 
     def test_random_vgg_is_the_same_every_time(self, tmp_path, monkeypatch):
         monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
