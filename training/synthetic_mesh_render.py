@@ -46,7 +46,8 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
                 camera: PerspectiveCamera, style: StyleConfig, generator: torch.Generator,
                 pictures: torch.Tensor | None = None,
                 occluders: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-                finish: bool = True, bystanders: Bystanders | None = None) -> RenderOutput:
+                finish: bool = True, bystanders: Bystanders | None = None,
+                colour: tuple[torch.Tensor, torch.Tensor] | None = None) -> RenderOutput:
     """Draw B posed mesh people (the arguments of :func:`~training.synthetic.render`,
     plus their ``shapes``, whose bone lengths ``poses`` must have, and other people
     ``bystanders`` where present: they hide the subject as any prop does)."""
@@ -73,7 +74,7 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
     prop = torch.where(mesh_wins | other_wins, -1, prop)
     face = torch.where(mesh_wins, face, -1)
 
-    mat, off = colour_jitter(style, generator, bsz)
+    mat, off = colour if colour is not None else colour_jitter(style, generator, bsz)
     mat, off = mat.to(dev), off.to(dev)
     ground = poses.joints[:, root] * torch.tensor([1.0, 0.0, 1.0], device=dev)
     bg = render_background(env, cam.rot, cam.trans, ground, camera.focal, size, pictures,

@@ -47,11 +47,13 @@ from training.synthetic import (
     camera_rotation,
     frame_subject,
     render,
+    stream_body,
     style_config,
     to_batch,
 )
 from training.synthetic_background import sample_environment
-from training.synthetic_body import body_model
+from training.synthetic_mesh import MeshBody, MeshShapes
+from training.synthetic_mesh_render import render_mesh
 from training.synthetic_post import colour_jitter, postprocess
 from training.synthetic_target import (
     ENVIRONMENTS,
@@ -67,20 +69,27 @@ FORMAT_VERSION = 1
 
 
 class RandomizedWorld:
-    """Clips in the ``randomized`` style: every subject name gets a random look and
-    proportions, every clip a random room or background and camera (fixed over the clip)."""
+    """Clips in the ``randomized`` style: every subject name gets a random look and body
+    (a mesh person for the human skeleton, as the training stream draws; capsules
+    otherwise), every clip a random room or background and camera (fixed over the clip)."""
 
     def __init__(self, skeleton: Skeleton, style: StyleConfig):
         self.skeleton, self.style = skeleton, style
-        self.body = body_model(skeleton)
+        self.body = stream_body(skeleton, style)
 
-    def identity(self, subject: str) -> tuple[Appearance, torch.Tensor]:
+    def identity(self, subject: str) -> tuple[Appearance, torch.Tensor, MeshShapes | None]:
+        """The subject's look, bone lengths and (mesh people) body shape."""
         from training.poses import random_bone_lengths
 
         g = torch.Generator().manual_seed(stable_seed("random-subject", self.skeleton.name,
                                                       subject))
-        app = sample_appearance(self.body, 1, g, wild=self.style.wild, girth=self.style.girth)
-        return app, random_bone_lengths(self.skeleton, 1, self.style.limbs, g)[0]
+        mesh = isinstance(self.body, MeshBody)
+        looks = self.body.capsules if mesh else self.body
+        app = sample_appearance(looks, 1, g, wild=self.style.wild, girth=self.style.girth)
+        if mesh:
+            shapes = self.body.sample_shapes(1, g)
+            return app, shapes.bone_lengths[0], shapes
+        return app, random_bone_lengths(self.skeleton, 1, self.style.limbs, g)[0], None
 
     def setup(self, subject: str, activity: str, seed: int):
         g = torch.Generator().manual_seed(stable_seed("random-clip", seed, subject, activity))
@@ -105,6 +114,7 @@ def render_clip(skeleton: Skeleton, style: str, subject: str, activity: str,
         world = TargetWorld(skeleton, [subject])
         body, cfg = world.body, TARGET_STYLE
         app, lengths = world.identity(subject)
+        shapes = None
         env_idx, az, el = world.clip_setup(subject, activity)
         env, env_name = world.environments[env_idx], ENVIRONMENTS[env_idx]
         app = world.lighting(app, env_idx)
@@ -113,7 +123,7 @@ def render_clip(skeleton: Skeleton, style: str, subject: str, activity: str,
         cfg = style_config(style)
         world = RandomizedWorld(skeleton, cfg)
         body = world.body
-        app, lengths = world.identity(subject)
+        app, lengths, shapes = world.identity(subject)
         env, env_name, az, el = world.setup(subject, activity, seed)
         finish = None
     else:
@@ -134,10 +144,14 @@ def render_clip(skeleton: Skeleton, style: str, subject: str, activity: str,
         n = len(idx)
         poses = seq.index(idx).to(device)
         looks = app.index(torch.zeros(n, dtype=torch.long)).to(device)
-        res = render(skeleton, body, poses, looks, envs.index(idx).to(device),
-                     cam.index(idx).to(device),
-                     camera, cfg, g, finish=False,
-                     colour=(mat.expand(n, 3, 3), off.expand(n, 3)))
+        args = (poses, looks, envs.index(idx).to(device), cam.index(idx).to(device), camera,
+                cfg, g)
+        colour = (mat.expand(n, 3, 3), off.expand(n, 3))
+        if shapes is not None:
+            res = render_mesh(skeleton, body, shapes.index(torch.zeros(n, dtype=torch.long))
+                              .to(device), *args, finish=False, colour=colour)
+        else:
+            res = render(skeleton, body, *args, finish=False, colour=colour)
         clean.append(res.image)
         batch = to_batch(skeleton, camera, poses, res, torch.zeros(n, dtype=torch.long),
                          torch.zeros(n, dtype=torch.long), body.names)

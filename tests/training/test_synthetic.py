@@ -217,6 +217,24 @@ class TestClips:
         means = arrays["frames"].reshape(8, -1, 3).mean(1)
         assert np.abs(np.diff(means, axis=0)).max() < 4.0  # of 255
 
+    def test_randomized_human_clips_are_mesh_people(self):
+        from training.synthetic_mesh import SEGMENTS
+
+        arrays = render_clip(HUMAN, "randomized", "R1", "walk", frames=6, size=(64, 64))
+        again = render_clip(HUMAN, "randomized", "R1", "walk", frames=6, size=(64, 64))
+        assert np.array_equal(arrays["frames"], again["frames"])  # the same clip
+        assert list(arrays["part_names"]) == [n for _, n in SEGMENTS]
+        # one body through the clip: the bone lengths are the subject's own
+        assert np.allclose(arrays["bone_lengths"], arrays["bone_lengths"][:1])
+        # the visible keypoints lie on the person's mesh segments
+        mask, px, vis = arrays["part_mask"], arrays["keypoints_2d"], arrays["visibility"]
+        t, j = np.nonzero(vis)
+        x = np.clip(np.rint(px[t, j, 0]).astype(int), 0, 63)
+        y = np.clip(np.rint(px[t, j, 1]).astype(int), 0, 63)
+        assert len(t) > 0 and (mask[t, y, x] >= 0).mean() > 0.9
+        other = render_clip(HUMAN, "randomized", "R2", "walk", frames=6, size=(64, 64))
+        assert not np.allclose(other["bone_lengths"][0], arrays["bone_lengths"][0])
+
 
 class TestCommand:
     def test_synth_writes_clips(self, tmp_path, capsys):
