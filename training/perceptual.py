@@ -61,8 +61,9 @@ class PerceptualConfig:
         cache. A path that does not exist is an error (not a silent fallback).
     layers: VGG19 layers whose features are compared (Eq. 2), averaged.
     fallback: used when no weights are found: ``efficientnet`` (ImageNet features of
-        EfficientNet-Lite0, which the package ships, at strides 2, 4, 8 and 16, compared
-        as Eq. 2 compares VGG19's), ``random_vgg`` (the same network with
+        EfficientNet-Lite0, which its package ships, at strides 2, 4, 8 and 16, compared
+        as Eq. 2 compares VGG19's; as good as ``l1_ssim`` for the pose in the
+        measurement, worse images, slower), ``random_vgg`` (the same network with
         fixed random weights), ``pyramid_l1`` (L1 over a Laplacian pyramid), ``l1_ssim``
         (0.16 L1 + 0.84 (1 - SSIM), Zhao et al. 2017, the default: it gave the pose the
         most useful gradient and the best SSIM in the measurement) or ``l1``.
