@@ -55,5 +55,6 @@ def test_help_is_plain_text(command, capsys):
         main([command, "--help"])
     out = capsys.readouterr().out
     assert "``" not in out and ":func:" not in out and ":class:" not in out
+    assert "::\n" not in out
     description = out.split("\n\n")[1]  # after the usage lines
     assert description[:1].isupper() or description[:1].isdigit(), description

@@ -11,11 +11,12 @@ import re
 def plain_help(doc: str | None) -> str:
     """A command module's docstring as ``--help`` text: reStructuredText markup taken
     out (the leading command name the usage line already gives, double back-quotes,
-    roles such as :func:`name`)."""
+    roles such as :func:`name`, the ``::`` before a literal block)."""
     text = (doc or "").strip()
     text = re.sub(r"^``abspose [\w-]+``:\s*", "", text)
     text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text)
     text = text.replace("``", "")
+    text = re.sub(r"::$", ":", text, flags=re.MULTILINE)  # a literal block's marker
     return text[:1].upper() + text[1:]
 
 
