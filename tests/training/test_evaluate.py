@@ -259,9 +259,11 @@ class TestCommand:
 
 def test_the_shipped_default_model_on_the_sample_clip():
     """A regression guard on the shipped model: on the labelled sample clip (a held-out
-    subject) it measured 5.97 px at 128 x 128 considering flips and no clear flips; an
-    untrained model of the same size is at about 23 px. The bound leaves room for
-    numerical differences between machines, not for a broken model."""
+    subject of the capsule `target` benchmark) it measured 4.04 px at 128 x 128
+    considering flips, with clear left/right flips in 7 of 125 frames (0.056; the
+    earlier default: 5.97 px and none); an untrained model of the same size is at
+    about 23 px. The bounds leave room for numerical differences between machines, not
+    for a broken model."""
     from core.checkpoint import load_model
     from core.predict import Predictor
 
@@ -272,5 +274,5 @@ def test_the_shipped_default_model_on_the_sample_clip():
     labels = load_labels(root / "sample_clip.npz", model.skeleton)
     s = summarize([frame_errors(track.keypoints, labels, model.skeleton,
                                 track.frame_size)])[ALL]
-    assert s["error_consider_flips"] < 7.0
-    assert s["flip_rate_clear"] < 0.05
+    assert s["error_consider_flips"] < 5.0
+    assert s["flip_rate_clear"] < 0.08
