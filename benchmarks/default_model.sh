@@ -86,9 +86,11 @@ abspose evaluate "$WORK/val" --checkpoint "$WORK/train/last.pt" --json "$WORK/tr
 # stopped at step 1353; b: lr 6e-4, betas 0.9, stopped at step 376 (of a planned 3000:
 # the rate was constant until then); c: cross-entropy on the skeleton image
 # (skeleton_image_loss: bce), 2000 steps, the last 15 % at a quarter of the rate.
-abspose pretrain --config imagenet_pose --out "$WORK/pose_a" --steps 1353
+abspose pretrain --config imagenet_pose --out "$WORK/pose_a" --steps 1353 \
+    --set pretrain.skeleton_image_loss=l2
 abspose pretrain --config imagenet_pose --from "$WORK/pose_a/last.pt" --out "$WORK/pose_b" \
-    --steps 376 --set pretrain.lr_g=6e-4 --set "pretrain.betas=[0.9,0.999]"
+    --steps 376 --set pretrain.lr_g=6e-4 --set "pretrain.betas=[0.9,0.999]" \
+    --set pretrain.skeleton_image_loss=l2
 abspose pretrain --config imagenet_pose --from "$WORK/pose_b/last.pt" --out "$WORK/pose_c" \
     --steps 2000 --set pretrain.lr_g=6e-4 --set "pretrain.betas=[0.9,0.999]" \
     --set pretrain.lr_final_fraction=0.15 --set pretrain.skeleton_image_loss=bce \
