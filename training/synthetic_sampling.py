@@ -44,7 +44,11 @@ def random_occluders(kp3: torch.Tensor, chance: float, g: torch.Generator, k: in
     return (centre - half).to(dev), (centre + half).to(dev), radius.to(dev)
 
 
-def _randomized(stream, poses: PoseBatch, partners: PoseBatch, shapes: MeshShapes | None):
+def _randomized(stream, poses: PoseBatch, partners: PoseBatch | None,
+                shapes: MeshShapes | None):
+    """Looks, environments, the cameras of the samples and of their partners (the
+    samples' own camera again when there are no partners: nothing draws through it),
+    and ids."""
     g, bsz, style = stream.generator, len(poses), stream.style
     body = stream.body
     looks = body.capsules if isinstance(body, MeshBody) else body
@@ -58,7 +62,10 @@ def _randomized(stream, poses: PoseBatch, partners: PoseBatch, shapes: MeshShape
     cams = []
     for p in (poses, partners):
         reach = torch.where(torch.rand(bsz, 1, generator=g) < style.cut, 1.1, style.offset)
-        offset = _u(g, -1.0, 1.0, bsz, 2) * reach
+        offset = _u(g, -1.0, 1.0, bsz, 2) * reach  # drawn either way: the same stream
+        if p is None:
+            cams.append(cams[0])
+            continue
         if shapes is None:
             points, pad = p.joints.cpu(), 0.25
         else:  # the mesh's own extent
@@ -112,7 +119,7 @@ def draw_batch(stream) -> SyntheticBatch:
     poses = stream.pose_source.sample(bsz, g, "cpu", bone_lengths=lengths)
     partners = (stream.pose_source.sample(bsz, g, "cpu", bone_lengths=poses.bone_lengths)
                 if stream.with_appearance else None)
-    app, env, cams, subject, env_id = _randomized(stream, poses, partners or poses, shapes)
+    app, env, cams, subject, env_id = _randomized(stream, poses, partners, shapes)
     if not stream.images:
         return labels_only(stream, poses, cams[0], subject, env_id)
     others = (bystanders(stream, poses, cams[0])
