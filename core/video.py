@@ -45,6 +45,13 @@ def list_videos(folder: str | Path) -> list[Path]:
                   if p.is_file() and is_video_file(p) and not p.name.startswith("."))
 
 
+def list_images(folder: str | Path) -> list[Path]:
+    """The image files directly inside ``folder`` (an image sequence's frames), sorted by
+    name."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
 def check_frame_size(size: tuple[int, int], input_size: tuple[int, int],
                      where: str | Path | None = None) -> None:
     """InputError when frames of ``size`` (H, W) are smaller than the model input
@@ -68,8 +75,7 @@ def check_footage(path: str | Path, input_size: tuple[int, int] | None = None
     """
     path = Path(path)
     if path.is_dir():
-        images = sorted(p for p in path.iterdir()
-                        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        images = list_images(path)
         if not images:
             raise InputError(f"{path}: a folder with no video file and no image "
                              f"({', '.join(IMAGE_EXTENSIONS)}) in it")

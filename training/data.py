@@ -21,10 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import InputError
-from core.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_videos
+from core.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_images, list_videos
 
 log = logging.getLogger(__name__)
-
 
 
 def find_footage(paths: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -63,8 +62,7 @@ def read_frames(source: Path, stride: int = 1, max_frames: int | None = None
     import cv2
 
     if source.is_dir():
-        files = sorted(f for f in source.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-        for n, f in enumerate(files[::stride]):
+        for n, f in enumerate(list_images(source)[::stride]):
             if max_frames is not None and n >= max_frames:
                 return
             img = cv2.imread(str(f), cv2.IMREAD_COLOR)

@@ -2,8 +2,9 @@
 
 Each section is its own small widget sharing one :class:`PoseState`, on a tab of its
 own, so that every step is one click away at napari's default window size (stacked,
-Refine and Export fell below a scrollbar); new predictions bring the Review tab up. The 3D view of
-the current frame's pose opens as a second dock once there are predictions.
+Refine and Export fell below a scrollbar); new predictions bring the Review tab up.
+The 3D view of the current frame's pose opens as a second dock once there are
+predictions.
 :func:`open_review` is what ``abspose review VIDEO`` runs.
 """
 
@@ -79,7 +80,9 @@ class PoseEstimationDock(QWidget):
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QScrollArea.NoFrame)
             scroll.setWidget(page)
-            self.tabs.addTab(scroll, name)
+            index = self.tabs.addTab(scroll, name)
+            if section is self.review:
+                self._review_tab = index
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
@@ -117,15 +120,9 @@ class PoseEstimationDock(QWidget):
 
     def _on_keypoints(self, what: str) -> None:
         if what == "replaced" and self.state.keypoints_layer():
-            self.tabs.setCurrentIndex(self.tabs.indexOf(self._tab_of(self.review)))
+            self.tabs.setCurrentIndex(self._review_tab)
             if self.view3d is None:
                 self.show_3d()
-
-    def _tab_of(self, section: QWidget) -> QWidget:
-        for i in range(self.tabs.count()):
-            if self.tabs.widget(i).isAncestorOf(section):
-                return self.tabs.widget(i)
-        raise LookupError(section)
 
     def show_3d(self) -> None:
         """Open (or raise) the 3D pose dock."""
