@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("core", "training", "napari_abspose", "sample_data", "pyproject.toml", "README.md")
+SHIPPED = ("default_human_5ch.pt", "MODEL_CARD.md", "sample_clip.mp4", "sample_clip.npz")
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -26,8 +27,9 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """(the wheel, the venv's python, its site-packages) with only the wheel of this tree installed;
-    its dependencies are read from the running environment's site-packages."""
+    """(the wheel, the venv's python, its site-packages) with only the wheel of this
+    tree installed; its dependencies are read from the running environment's
+    site-packages."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
@@ -53,12 +55,11 @@ def installed(tmp_path_factory) -> tuple[Path, Path, Path]:
     return wheel, python, site
 
 
-def test_the_wheel_carries_the_sample_data():
+def test_the_sample_data_folder_holds_what_the_wheel_ships():
     from core.checkpoint import sample_data_dir
 
     shipped = {p.name for p in sample_data_dir().iterdir() if p.is_file()}
-    assert {"default_human_5ch.pt", "MODEL_CARD.md", "sample_clip.mp4",
-            "sample_clip.npz"} <= shipped
+    assert set(SHIPPED) <= shipped
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX venv layout")
@@ -66,8 +67,7 @@ def test_demo_runs_from_a_wheel_outside_the_clone(installed, tmp_path):
     wheel, python, site = installed
     with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
-    for name in ("default_human_5ch.pt", "MODEL_CARD.md", "sample_clip.mp4",
-                 "sample_clip.npz"):
+    for name in SHIPPED:
         assert f"sample_data/{name}" in names
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
