@@ -1,10 +1,15 @@
 """Do synthetic people transfer to real photos? The same small pose network, trained with
-the same steps and seed on the ``randomized`` stream with capsule bodies and with mesh
-bodies, scored on labelled photos of real people.
+the same steps and seed on variants of the ``randomized`` stream (capsule or mesh bodies,
+everyday poses only or with a share of free poses), scored on labelled photos of real
+people.
 
     python benchmarks/body_transfer.py --photos ../shared/data/real_labelled/person_keypoints.json
-        [--steps 700] [--batch 32] [--bodies capsules mesh] [--seed 0] [--random-init]
-        [--json out.json]
+        [--steps 700] [--batch 32] [--bodies capsules mesh mesh_everyday] [--seed 0]
+        [--random-init] [--json out.json]
+
+Variants (``--bodies``): ``mesh``: the style as it is (mesh people, everyday and free
+poses); ``mesh_everyday``: mesh people in everyday poses only (``free_poses=0``);
+``capsules``: capsule people in everyday poses only.
 
 The network: EfficientNet-Lite0 (ImageNet weights, fine-tuned; ``--random-init`` from
 random weights) features at strides 8 and 16, two 3 x 3 conv layers to 32 x 32 heatmaps
@@ -57,12 +62,19 @@ class HeatmapNet(nn.Module):
         return soft_argmax(self.head(x))[0]
 
 
+VARIANTS = {
+    "mesh": {},
+    "mesh_everyday": {"free_poses": 0.0},
+    "capsules": {"body": "capsules", "free_poses": 0.0},
+}
+
+
 def train(body: str, steps: int, batch: int, seed: int, pretrained: bool) -> HeatmapNet:
     torch.manual_seed(seed)
     net = HeatmapNet(HUMAN.num_keypoints, pretrained)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    stream = SyntheticStream(style_config("randomized", body=body), HUMAN, batch_size=batch,
-                             seed=seed, with_appearance=False)
+    stream = SyntheticStream(style_config("randomized", **VARIANTS[body]), HUMAN,
+                             batch_size=batch, seed=seed, with_appearance=False)
     t0 = time.perf_counter()
     for step in range(steps):
         b = stream.next()
@@ -98,7 +110,7 @@ def main(argv=None) -> int:
     ap.add_argument("--photos", required=True, help="COCO keypoints JSON of real people")
     ap.add_argument("--steps", type=int, default=700)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--bodies", nargs="+", default=["capsules", "mesh"])
+    ap.add_argument("--bodies", nargs="+", default=list(VARIANTS)[::-1], choices=VARIANTS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--random-init", action="store_true")
     ap.add_argument("--json", type=Path)

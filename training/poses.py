@@ -254,8 +254,8 @@ def sample_poses(skeleton: Skeleton, batch: int, seed: int | torch.Generator | N
 
 
 def _check_activities(skeleton: Skeleton, activities: Sequence[str] | None) -> list[str]:
-    known = activity_names(skeleton)
-    names = list(activities) if activities is not None else known
+    known = activity_names(skeleton, everyday=False)
+    names = list(activities) if activities is not None else activity_names(skeleton)
     for name in names:
         if name not in known:
             raise InputError(f"unknown activity {name!r} for skeleton {skeleton.name!r}; "
@@ -340,7 +340,8 @@ class PoseBank:
     """A fast pose source for data streams: a bank of procedural poses (``clips`` clips of
     ``frames`` frames per activity), drawn with fresh random limb lengths and extra
     heading, and renewed one activity at a time (``refresh`` activities per draw), so the
-    cost of the activity functions is spread thin.
+    cost of the activity functions is spread thin. Activities are drawn uniformly, or
+    in proportion to ``weights`` (one per activity).
 
     Same ``sample`` interface as :class:`ProceduralPoseSource`.
     """
@@ -348,9 +349,15 @@ class PoseBank:
     def __init__(self, skeleton: Skeleton, activities: Sequence[str] | None = None,
                  limbs: LimbLengths | None = None, noise: float = 1.0, clips: int = 12,
                  frames: int = 32, refresh: int = 1,
-                 seed: int | torch.Generator | None = None):
+                 seed: int | torch.Generator | None = None,
+                 weights: Sequence[float] | None = None):
         self.skeleton = skeleton
         self.activities = _check_activities(skeleton, activities)
+        if weights is not None and (len(weights) != len(self.activities)
+                                    or min(weights) < 0 or sum(weights) <= 0):
+            raise InputError(f"weights: expected {len(self.activities)} non-negative numbers "
+                             f"with a positive sum, one per activity, got {list(weights)}")
+        self.weights = None if weights is None else torch.tensor(weights, dtype=torch.float64)
         self.limbs, self.noise = limbs, noise
         self.clips, self.frames, self.refresh = clips, frames, refresh
         self.generator = _generator(seed)
@@ -386,7 +393,9 @@ class PoseBank:
         for _ in range(self.refresh):
             self.bank[self._next] = self._make(self.activities[self._next])
             self._next = (self._next + 1) % len(self.activities)
-        act = torch.randint(len(self.activities), (batch,), generator=g)
+        act = (torch.randint(len(self.activities), (batch,), generator=g)
+               if self.weights is None else
+               torch.multinomial(self.weights, batch, replacement=True, generator=g))
         row = torch.randint(self.clips * self.frames, (batch,), generator=g)
         j = self.skeleton.num_keypoints
         euler, lift = torch.zeros(batch, j, 3), torch.zeros(batch)

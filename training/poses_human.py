@@ -345,6 +345,36 @@ def photo(m: Motion, t, rnd) -> MotionFrame:
     return MotionFrame(m.angles)
 
 
+def free(m: Motion, t, rnd) -> MotionFrame:
+    """Any pose the joints allow: every limb, the trunk and the neck swing slowly between
+    random angles across their whole range, independently of each other. Not an everyday
+    activity (see :data:`EVERYDAY`): the poses of sport, dance and play that the other
+    activities never reach, for what must recognise people in any pose."""
+    lim = torch.rad2deg(torch.as_tensor(m.skeleton.joint_limits, dtype=torch.float32))
+    lo, hi = lim[..., 0], lim[..., 1]
+    n, g = t.shape[0], m.generator
+    reach = torch.zeros(m.skeleton.num_keypoints, 1)
+    for name, share in _FREE_REACH.items():
+        for j, kp in enumerate(m.skeleton.keypoints):
+            if kp.endswith(name):
+                reach[j] = share
+    amp = torch.rand(n, 1, *lo.shape, generator=g) * reach
+    centre = lo + (hi - lo) * torch.rand(n, 1, *lo.shape, generator=g)
+    freq = 0.05 + 0.25 * torch.rand(n, 1, *lo.shape, generator=g)
+    phase = TAU * torch.rand(n, 1, *lo.shape, generator=g)
+    ang = centre + (hi - lo) / 2 * amp * torch.sin(TAU * freq * t[..., None, None] + phase)
+    ang = torch.maximum(torch.minimum(ang, hi), lo)
+    keep = reach[..., 0] > 0
+    m.angles[..., keep, :] = ang[..., keep, :]
+    return MotionFrame(m.angles, yaw=rnd(-180, 180), pitch=rnd(-15, 35), roll=rnd(-10, 10))
+
+
+# which joints :func:`free` moves, and how far each swings about its random centre (a
+# share of its range)
+_FREE_REACH = {"shoulder": 0.5, "elbow": 0.5, "hip": 0.4, "knee": 0.4, "ankle": 0.3,
+               "spine": 0.3, "thorax": 0.3, "neck": 0.3}
+
+
 def lie(m: Motion, t, rnd) -> MotionFrame:
     kind = rnd(0, 3).floor()  # 0 on the back, 1 on the side, 2 on the front
     roll = torch.where(kind == 1, torch.sign(rnd(-1, 1)) * 90, torch.zeros(()))
@@ -380,7 +410,10 @@ FUNCTIONS = {
     "photo": photo,
     "crawl": crawl,
     "lie": lie,
+    "free": free,
 }
+# what is drawn when no activity is named: everything but ``free``
+EVERYDAY = [name for name in FUNCTIONS if name != "free"]
 
 # floor clearance per keypoint when it is the lowest point, metres at rest size
 _CLEARANCE = {"ankle": 0.085, "knee": 0.06, "hip": 0.10, "pelvis": 0.11, "spine": 0.11,
@@ -400,4 +433,5 @@ def activities(skeleton: Skeleton) -> Activities:
         next((v for k, v in _CLEARANCE.items() if name.endswith(k)), 0.05)
         for name in skeleton.keypoints
     ])
-    return Activities(dict(FUNCTIONS), clearance, noise_deg=4.0, seat_height=_seat_height)
+    return Activities(dict(FUNCTIONS), clearance, noise_deg=4.0, seat_height=_seat_height,
+                      names=list(EVERYDAY))

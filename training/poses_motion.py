@@ -51,7 +51,8 @@ class Activities:
     (N, T) seconds and ``rnd(lo, hi)`` draws (N, 1) uniform parameters; ``clearance``
     (J,) metres between each keypoint and the floor when it is the lowest point
     (foot soles, knees, the back when lying); ``noise_deg`` the amplitude of the smooth
-    per-joint noise added to every activity.
+    per-joint noise added to every activity; ``names`` the activities drawn when none
+    are named (default: all of ``functions``).
     """
 
     functions: dict[str, Callable]
@@ -79,9 +80,11 @@ def activities_for(skeleton: Skeleton) -> Activities:
     return _generic_activities(skeleton)
 
 
-def activity_names(skeleton: Skeleton) -> list[str]:
-    """Names of the procedural activities available for ``skeleton``."""
-    return list(activities_for(skeleton).names)
+def activity_names(skeleton: Skeleton, everyday: bool = True) -> list[str]:
+    """Names of the procedural activities of ``skeleton``: those drawn when none are
+    named, or (``everyday=False``) every one that can be named (HUMAN adds ``free``)."""
+    acts = activities_for(skeleton)
+    return list(acts.names if everyday else acts.functions)
 
 
 def _generic_activities(skeleton: Skeleton) -> Activities:
@@ -178,7 +181,7 @@ def run_motion(skeleton: Skeleton, name: str, t: torch.Tensor, g: torch.Generato
     acts = activities_for(skeleton)
     if name not in acts.functions:
         raise InputError(f"unknown activity {name!r} for skeleton {skeleton.name!r}; "
-                         f"known: {', '.join(acts.names)}")
+                         f"known: {', '.join(acts.functions)}")
     n, steps = t.shape
     j = skeleton.num_keypoints
     motion = Motion(skeleton, n, steps, g)

@@ -33,7 +33,7 @@ from core.camera import (
 )
 from core.errors import InputError
 from core.skeleton import Skeleton, load_skeleton
-from training.poses import LimbLengths, PoseBank, PoseBatch
+from training.poses import LimbLengths, PoseBank, PoseBatch, activity_names
 from training.synthetic_background import Environment, load_pictures, render_background
 from training.synthetic_body import BodyModel, body_model
 from training.synthetic_mesh import MeshBody
@@ -61,7 +61,9 @@ class StyleConfig:
     colour-jitter strength; ``backgrounds``: weights of room / noise / clutter /
     pictures (``background_folder``); ``occluders``: chance of objects in front of the
     subject; ``wild``: share of unnatural skin colours; ``girth``: body thickness;
-    ``limbs``: random proportions; ``activities``: pose activities (None: all);
+    ``limbs``: random proportions; ``activities``: pose activities (None: the everyday
+    ones); ``free_poses``: the share of samples in any pose the joints allow (the
+    ``free`` activity, where the skeleton has it) instead;
     ``bystanders``: chance of another person partly in view beside or behind the
     subject (mesh people only); ``body``: ``"mesh"`` draws humans as anny meshes
     (``training/synthetic_mesh.py``; their proportions come from the body model, so
@@ -84,6 +86,7 @@ class StyleConfig:
     girth: tuple[float, float] = (0.78, 1.3)
     limbs: LimbLengths = field(default_factory=LimbLengths)
     activities: list[str] | None = None
+    free_poses: float = 0.3
     bystanders: float = 0.3
     body: str = "mesh"
 
@@ -369,8 +372,8 @@ class SyntheticStream:
         self.generator = torch.Generator().manual_seed(int(seed))
         self.with_appearance = with_appearance and images
         self.images = images
-        self.pose_source = pose_source or PoseBank(
-            self.skeleton, self.style.activities, self.style.limbs,
+        self.pose_source = pose_source or style_poses(
+            self.skeleton, self.style,
             seed=int(torch.randint(0, 2**62, (1,), generator=self.generator)))
         self.pictures = (load_pictures(self.style.background_folder)
                          if self.style.background_folder else None)
@@ -421,6 +424,21 @@ class SyntheticStream:
                 torch.set_num_threads(before)
         self.count += 1
         return batch
+
+
+def style_poses(skeleton: Skeleton, style: StyleConfig, seed: int) -> PoseBank:
+    """The pose source of a style: its activities, and the ``free`` activity with the
+    share ``free_poses`` where the skeleton has it."""
+    names = activity_names(skeleton) if style.activities is None else list(style.activities)
+    if not 0.0 <= style.free_poses < 1.0:
+        raise InputError(f"free_poses must be in [0, 1), got {style.free_poses}")
+    if style.free_poses == 0 or "free" not in activity_names(skeleton, everyday=False):
+        return PoseBank(skeleton, names, style.limbs, seed=seed)
+    names = [n for n in names if n != "free"]
+    if not names:
+        return PoseBank(skeleton, ["free"], style.limbs, seed=seed)
+    weights = [(1.0 - style.free_poses) / len(names)] * len(names) + [style.free_poses]
+    return PoseBank(skeleton, [*names, "free"], style.limbs, seed=seed, weights=weights)
 
 
 def stream_body(skeleton: Skeleton, style: StyleConfig):

@@ -41,7 +41,7 @@ VIEWS = (45.0, 135.0, 225.0, 315.0)  # camera azimuths, degrees, like four fixed
 TARGET_STYLE = StyleConfig(
     fill=(0.68, 0.82), offset=0.15, elevation=(6.0, 16.0), roll=0.0, blur=(0.0, 0.7),
     noise=(0.008, 0.02), jitter=0.0, backgrounds=(1.0, 0.0, 0.0, 0.0), occluders=0.0,
-    wild=0.0, girth=(0.95, 1.22), body="capsules", bystanders=0.0, cut=0.0,
+    wild=0.0, girth=(0.95, 1.22), body="capsules", bystanders=0.0, cut=0.0, free_poses=0.0,
     limbs=LimbLengths(overall=(0.9, 1.1), part=(0.93, 1.07)),
 )
 # clothing pattern weights over PATTERNS: solid, stripes along/around, checks, noise,

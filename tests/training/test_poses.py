@@ -62,7 +62,7 @@ class TestActivities:
     def test_every_activity_within_limits_and_chiral(self, skeleton):
         lim = torch.as_tensor(skeleton.joint_limits, dtype=torch.float32)
         root = skeleton.parents.index(-1)
-        for name in activity_names(skeleton):
+        for name in activity_names(skeleton, everyday=False):
             poses = sample_poses(skeleton, 24, seed=1, activities=[name])
             e = poses.euler.clone()
             e[:, root] = 0.0  # the root is the free global orientation
@@ -73,7 +73,7 @@ class TestActivities:
     @pytest.mark.parametrize("skeleton", [HUMAN, QUADRUPED], ids=["human", "quadruped"])
     def test_sequences_are_continuous_and_chiral(self, skeleton):
         root = skeleton.parents.index(-1)
-        for name in activity_names(skeleton):
+        for name in activity_names(skeleton, everyday=False):
             seq = generate_sequence(skeleton, name, 100, fps=50, seed=7)
             assert seq.joints.shape == (100, skeleton.num_keypoints, 3)
             assert seq.activity == [name] * 100
@@ -82,6 +82,26 @@ class TestActivities:
             # 0.2 m in 1/50 s = 10 m/s relative to the pelvis: faster than any limb moves
             assert step < 0.2, f"{name}: a joint jumps {step:.2f} m between frames"
             assert (CHIRALITY[skeleton.name](seq.joints) > 0).all(), name
+
+    def test_free_poses_reach_what_everyday_ones_do_not(self):
+        # ``free`` is named, never drawn by default, and reaches poses of sport and
+        # dance: an ankle above its own hip, both wrists above the head
+        assert "free" not in activity_names(HUMAN)
+        assert "free" in activity_names(HUMAN, everyday=False)
+        k = HUMAN.index
+
+        def shares(poses):
+            j = poses.joints - poses.joints[:, :1]  # y is down
+            kick = (j[:, k("left_ankle"), 1] < j[:, k("left_hip"), 1]) | (
+                j[:, k("right_ankle"), 1] < j[:, k("right_hip"), 1])
+            up = (j[:, k("left_wrist"), 1] < j[:, k("head_top"), 1]) & (
+                j[:, k("right_wrist"), 1] < j[:, k("head_top"), 1])
+            return kick.float().mean().item(), up.float().mean().item()
+
+        everyday = shares(sample_poses(HUMAN, 2000, seed=0))
+        free = shares(sample_poses(HUMAN, 2000, seed=0, activities=["free"]))
+        assert free[0] > 0.05 and free[0] > 3 * everyday[0]
+        assert free[1] > 0.05 and free[1] > 3 * everyday[1]
 
     def test_unknown_activity(self):
         with pytest.raises(InputError, match="unknown activity 'moonwalk'"):
@@ -198,6 +218,17 @@ class TestSources:
         assert (human_chirality(p.joints) > 0).all()
         q = bank.sample(12, torch.Generator().manual_seed(2), bone_lengths=p.bone_lengths)
         assert torch.equal(q.bone_lengths, p.bone_lengths)
+
+    def test_bank_draws_activities_by_weight(self):
+        bank = PoseBank(HUMAN, ["walk", "free"], clips=4, frames=8, seed=0,
+                        weights=[0.75, 0.25])
+        drawn = bank.sample(4000, torch.Generator().manual_seed(1)).activity
+        assert abs(drawn.count("free") / 4000 - 0.25) < 0.03
+        never = PoseBank(HUMAN, ["walk", "free"], clips=4, frames=8, seed=0, weights=[1, 0])
+        assert set(never.sample(200, torch.Generator().manual_seed(1)).activity) == {"walk"}
+        for bad in ([1.0], [1.0, -1.0], [0.0, 0.0]):
+            with pytest.raises(InputError, match="weights: expected 2 non-negative"):
+                PoseBank(HUMAN, ["walk", "free"], clips=4, frames=8, seed=0, weights=bad)
 
     def test_procedural_source(self):
         src = ProceduralPoseSource(QUADRUPED, activities=["walk", "sit"])

@@ -35,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="subject names (default: the target test subjects S9 S11, or R1 R2 "
                         "for randomized)")
     p.add_argument("--activities", nargs="+", default=None,
-                   help="activities (default: a few; 'all' for every one)")
+                   help="activities (default: a few; 'all' for every everyday one; 'free' draws "
+                        "any pose the joints allow)")
     p.add_argument("--frames", type=int, default=100, help="frames per clip (default 100)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate (default 25)")
     p.add_argument("--size", type=int, default=128, help="square frame size (default 128)")
@@ -66,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if args.frames <= 0 or args.size <= 0 or args.fps <= 0:
         raise InputError("--frames, --size and --fps must be positive")
     skeleton = load_skeleton(args.skeleton)
-    known = activity_names(skeleton)
+    known = activity_names(skeleton, everyday=False)
     if args.activities == ["all"]:
-        activities = known
+        activities = activity_names(skeleton)
     else:
         activities = args.activities or [a for a in DEFAULT_ACTIVITIES.get(skeleton.name, [])
                                          if a in known] or known[:4]
