@@ -101,14 +101,24 @@ def _tidy_grid(rows: list[list[str]], header: list[str], path: Path, coords: Seq
 
 
 # -- tidy CSV -------------------------------------------------------------------------
-def write_tidy_csv(track: Track, path: str | Path) -> Path:
+def write_tidy_csv(track: Track, path: str | Path, edited: np.ndarray | None = None) -> Path:
     """frame, keypoint, x, y, confidence, x3d, y3d, z3d, flip_suspect; one row per
-    frame and keypoint (pixels, metres)."""
+    frame and keypoint (pixels, metres); with ``edited`` (T, J) bool also an ``edited``
+    column (1 for points corrected or confirmed by hand). Written atomically, once."""
     c = track.tidy_columns()
-    return _write_rows(path, list(c), [
+    header = list(c)
+    columns = [
         c["frame"].tolist(), c["keypoint"].tolist(), _fmt(c["x"], 4), _fmt(c["y"], 4),
         _fmt(c["confidence"], 5), _fmt(c["x3d"], 6), _fmt(c["y3d"], 6), _fmt(c["z3d"], 6),
-        c["flip_suspect"].astype(int).tolist()])
+        c["flip_suspect"].astype(int).tolist()]
+    if edited is not None:
+        flags = np.asarray(edited, dtype=bool)
+        if flags.shape != track.keypoints.shape[:2]:
+            raise InputError(f"{path}: edited flags of shape {flags.shape}, the track has "
+                             f"{track.keypoints.shape[:2]}")
+        header.append("edited")
+        columns.append(flags.reshape(-1).astype(int).tolist())  # frame-major, as the rows
+    return _write_rows(path, header, columns)
 
 
 def read_tidy_csv(path: str | Path, fps: float = 30.0,
@@ -123,6 +133,25 @@ def read_tidy_csv(path: str | Path, fps: float = 30.0,
     k3d = np.stack([g.get(k, np.full_like(g["x"], np.nan)) for k in ("x3d", "y3d", "z3d")], -1)
     flips = np.nan_to_num(g["flip_suspect"]).any(axis=1) if "flip_suspect" in g else None
     return Track(names, kp, conf, k3d, flips, fps=fps, frame_size=frame_size, source=str(path))
+
+
+def read_edited(path: str | Path, track: Track | None = None) -> np.ndarray | None:
+    """The ``edited`` column of a tidy CSV as (T, J) bool in the order of ``track``'s
+    keypoints (default: the file's), or None when the file has no such column."""
+    rows = _read_rows(path)
+    if not rows or "edited" not in rows[0]:
+        return None
+    names, g = _tidy_grid(rows[1:], rows[0], Path(path), ("edited",))
+    flags = np.nan_to_num(g["edited"]) > 0
+    if track is None:
+        return flags
+    index = [names.index(n) if n in names else -1 for n in track.keypoint_names]
+    out = np.zeros(track.keypoints.shape[:2], dtype=bool)
+    t = min(len(out), len(flags))
+    for j, i in enumerate(index):
+        if i >= 0:
+            out[:t, j] = flags[:t, i]
+    return out
 
 
 # -- DeepLabCut CSV ---------------------------------------------------------------------

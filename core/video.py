@@ -221,6 +221,44 @@ class VideoReader:
         raise InputError(f"{self.path}: no frame {index}")
 
 
+def frames_at(source: str | Path, indices) -> dict[int, np.ndarray]:
+    """Some frames of a video file or an image-sequence folder by index, RGB uint8
+    (H, W, 3), in one pass (exact, as :meth:`VideoReader.read`); an index past the end
+    is an InputError naming it."""
+    source = Path(source)
+    wanted = sorted({int(i) for i in indices})
+    if not wanted:
+        return {}
+    if wanted[0] < 0:
+        raise InputError(f"frame index must be >= 0, got {wanted[0]}")
+    if source.is_dir():
+        files = list_images(source)
+        if wanted[-1] >= len(files):
+            raise InputError(f"{source}: no frame {wanted[-1]} ({len(files)} images)")
+        out = {}
+        for i in wanted:
+            bgr = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise InputError(f"{files[i]}: not a readable image")
+            out[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return out
+    VideoReader(source)  # a clear error for what is not a video
+    cap = _open_capture(str(source))
+    out, n = {}, 0
+    try:
+        for i in wanted:
+            while n < i and cap.grab():
+                n += 1
+            ok, bgr = cap.read() if n == i else (False, None)
+            if not ok or bgr is None:
+                raise InputError(f"{source}: no frame {i} (the video has {n})")
+            out[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            n += 1
+    finally:
+        cap.release()
+    return out
+
+
 def batched(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
     """Group a stream of (H, W, 3) frames into (start, (B, H, W, 3)) arrays."""
     if batch_size < 1:

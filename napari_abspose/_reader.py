@@ -138,16 +138,7 @@ def read_track(path: Path, kind: str):
 
 
 def read_edited_column(path: Path, track) -> np.ndarray | None:
-    """The ``edited`` column of a tidy CSV (written by this plugin) as (T, J) bool."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh) if r]
-    if not rows or "edited" not in rows[0]:
-        return None
-    col = {name: i for i, name in enumerate(rows[0])}
-    index = {k: j for j, k in enumerate(track.keypoint_names)}
-    edited = np.zeros(track.keypoints.shape[:2], dtype=bool)
-    for r in rows[1:]:
-        if r[col["edited"]].strip() in ("1", "True", "true"):
-            edited[int(r[col["frame"]]), index[r[col["keypoint"]]]] = True
-    return edited
+    """The ``edited`` column of a tidy CSV as (T, J) bool (:func:`core.export.read_edited`)."""
+    from core.export import read_edited
 
+    return read_edited(path, track)

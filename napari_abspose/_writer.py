@@ -13,15 +13,12 @@ skeleton Vectors layer selected with it is ignored). Returns the written paths.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.errors import InputError
-from core.io import atomic_write_text
 from core.track import Track
 from napari_abspose.layers import points_to_track
 
@@ -53,25 +50,11 @@ def write_tidy_csv(path: str, layer_data: list[FullLayerData]) -> list[str]:
 
 
 def save_tidy_csv(track: Track, edited: np.ndarray, path: str | Path) -> Path:
-    """Write the tidy CSV of ``track`` with an ``edited`` column (T, J) bool, atomically."""
+    """Write the tidy CSV of ``track`` with an ``edited`` column (T, J) bool, atomically
+    (:func:`core.export.write_tidy_csv`)."""
     from core.export import write_tidy_csv as core_write
 
-    path = Path(path)
-    staging = path.with_name(f".{path.name}.staging")  # the final file is written once
-    try:
-        core_write(track, staging)
-        with open(staging, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    finally:
-        staging.unlink(missing_ok=True)
-    flags = np.asarray(edited, dtype=bool).reshape(-1)  # frame-major, as the rows
-    if len(rows) - 1 != flags.size:
-        raise InputError(f"{path}: {len(rows) - 1} rows but {flags.size} edited flags")
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([*rows[0], "edited"])
-    writer.writerows([*r, int(f)] for r, f in zip(rows[1:], flags, strict=True))
-    return atomic_write_text(path, buf.getvalue())
+    return core_write(track, path, edited=edited)
 
 
 def write_dlc_csv(path: str, layer_data: list[FullLayerData]) -> list[str]:
