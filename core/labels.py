@@ -92,6 +92,47 @@ def read_labels(path: str | Path) -> Labels:
     return labels
 
 
+def corrections_path(video: str | Path) -> Path:
+    """Where the review dock keeps a video's keypoints with the hand corrections:
+    ``<video stem>_corrections.csv`` beside it (a tidy CSV with the ``edited`` column)."""
+    video = Path(video)
+    stem = video.stem if video.suffix else video.name
+    return video.parent / f"{stem}_corrections.csv"
+
+
+def save_with_edits(track: Track, edited: np.ndarray, path: str | Path
+                    ) -> tuple[Path, int]:
+    """Write ``track`` and its ``edited`` flags as a tidy CSV, atomically, keeping every
+    point an earlier version of the file marks edited that is not edited here (the
+    earlier position, flag kept): a save never drops an edit made earlier, e.g. in a
+    window opened on fresh predictions. Returns (path, points kept from the file)."""
+    from core.export import read_edited, read_tidy_csv, write_tidy_csv
+
+    path = Path(path)
+    edited = np.asarray(edited, dtype=bool).copy()
+    kept = 0
+    if path.is_file():
+        try:
+            old = read_tidy_csv(path)
+            old_edited = read_edited(path, old)
+        except InputError:  # not a tidy CSV: replaced as asked
+            old_edited = None
+        if old_edited is not None and old.keypoint_names == track.keypoint_names \
+                and len(old) == len(track):
+            take = old_edited & ~edited
+            kept = int(take.sum())
+            if kept:
+                keypoints = track.keypoints.copy()
+                keypoints[take] = old.keypoints[take]
+                confidence = track.confidence.copy()
+                confidence[take] = old.confidence[take]
+                from dataclasses import replace
+
+                track = replace(track, keypoints=keypoints, confidence=confidence)
+                edited |= take
+    return write_tidy_csv(track, path, edited=edited), kept
+
+
 def dlc_image_name(frame: int, num_frames: int) -> str:
     """DeepLabCut's name for an extracted frame: ``img`` and the index, zero-padded to
     the digits of the video's frame count."""

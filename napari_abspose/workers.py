@@ -99,16 +99,19 @@ def predict_job(predictor: Any, source: str | Path | np.ndarray, stop: threading
 def refine_job(videos: list[Path], checkpoint: Path | None, stop: threading.Event, *,
                out: Path | None = None, config: str = "cpu", steps: int | None = None,
                lr: float | None = None, device: str = "auto",
-               refine_iter: Callable[..., Iterator[Any]] | None = None) -> Iterator[Any]:
+               refine_iter: Callable[..., Iterator[Any]] | None = None,
+               labels: Path | None = None) -> Iterator[Any]:
     """Yield the RefineProgress items of :func:`training.refine.refine_iter`.
 
-    The last item carries the refined checkpoint. ``refine_iter`` replaces the real
-    refinement (for tests). Stops when ``stop`` is set.
+    The last item carries the refined checkpoint. ``labels``: the tidy CSV with the
+    frames corrected by hand. ``refine_iter`` replaces the real refinement (for tests).
+    Stops when ``stop`` is set.
     """
     if refine_iter is None:
         from training.refine import refine_iter
+    extra = {} if labels is None else {"labels": Path(labels)}
     yield from refine_iter([Path(v) for v in videos], checkpoint, out=out, config=config,
-                           steps=steps, lr=lr, device=device, stop=stop.is_set)
+                           steps=steps, lr=lr, device=device, stop=stop.is_set, **extra)
 
 
 def notify_error(err: BaseException) -> None:

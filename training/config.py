@@ -55,8 +55,10 @@ class StageConfig:
 
     steps: optimizer steps. batch_size: real (or, in pretraining, synthetic) samples per
     step. synthetic_batch_size: synthetic samples per step for the supervision of the
-    real-data stages (0 switches it off). lr_g / lr_d: Adam learning rates of the
-    generator side (encoder, keypoint head, uplift, renderer) and the discriminators.
+    real-data stages (0 switches it off). labels_batch_size: frames corrected by hand
+    per step when the stage is given labels (``refine --labels``). lr_g / lr_d: Adam
+    learning rates of the generator side (encoder, keypoint head, uplift, renderer) and
+    the discriminators.
     uplift_noise: std of the noise added to the true 2D keypoints when pretraining the
     uplift alone (normalized units), so it learns to take a pose estimator's output.
     keypoints_input: what the keypoint head reads in pretraining: ``"analytic"`` (the
@@ -101,6 +103,7 @@ class StageConfig:
     steps: int = 1000
     batch_size: int = 16
     synthetic_batch_size: int = 8
+    labels_batch_size: int = 2
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)

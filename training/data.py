@@ -183,12 +183,16 @@ def sample_pairs(cache: FrameCache, batch: int, gap: tuple[int, int],
 
 
 def random_crops(frames: torch.Tensor, out_size: int, scale: tuple[float, float],
-                 offset: float, generator: torch.Generator | None = None) -> torch.Tensor:
+                 offset: float, generator: torch.Generator | None = None,
+                 keypoints: torch.Tensor | None = None):
     """Crop augmentation (paper 5.2) on a batch: (B, 3, S, S) float -> (B, 3, out, out).
 
     Each sample is cropped with its own side ``s * S`` (s uniform in ``scale``; s > 1
     zooms out and shows black borders) and its own centre shifted by up to ``offset``
     of the crop side, so the subject is not always tightly cropped or centred.
+
+    With ``keypoints`` (B, J, 2) in normalized coordinates of the frames, returns
+    (crops, the keypoints in normalized coordinates of the crops).
     """
     b = frames.shape[0]
     r = torch.rand(b, 3, generator=generator).to(frames.device, frames.dtype)
@@ -201,8 +205,13 @@ def random_crops(frames: torch.Tensor, out_size: int, scale: tuple[float, float]
     theta[:, 0, 2] = tx
     theta[:, 1, 2] = ty
     grid = F.affine_grid(theta, [b, 3, out_size, out_size], align_corners=False)
-    return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros",
-                         align_corners=False)
+    crops = F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros",
+                          align_corners=False)
+    if keypoints is None:
+        return crops
+    # a crop pixel at u samples the frame at s u + t: a frame point p lies at (p - t) / s
+    shift = theta[:, None, :, 2].to(keypoints.dtype)
+    return crops, (keypoints - shift) / s[:, None, None].to(keypoints.dtype)
 
 
 class VideoPairStream:
@@ -245,3 +254,72 @@ class VideoPairStream:
                                     self.generator))
         return out[0], out[1]
 
+
+
+class LabelledFrames:
+    """Endless batches of the frames a person corrected by hand, for the supervised term
+    of refinement: (images (B, 3, size, size) in [0, 1], keypoints (B, J, 2) normalized,
+    labelled (B, J) bool), on ``device``.
+
+    The frames are decoded once and letterboxed to ``cache_size`` squares as the frame
+    cache's, and cropped with the same random crops, the labels moving with the crop.
+
+    Args:
+        labels: the corrected frames (:class:`core.labels.Labels`).
+        video: the video (or image-sequence folder) they come from.
+        keypoint_names: the model's keypoints; labels are matched by name.
+        batch_size: frames per batch, drawn with replacement.
+    """
+
+    def __init__(self, labels, video: Path, keypoint_names: Sequence[str], batch_size: int,
+                 size: int, device: torch.device, cache_size: int = 160,
+                 crop_scale: tuple[float, float] = (0.75, 1.15), crop_offset: float = 0.1,
+                 seed: int = 0):
+        from core.crop import letterbox_transform
+        from core.video import frames_at
+
+        names = list(keypoint_names)
+        missing = [n for n in names if n not in labels.keypoint_names]
+        if len(missing) == len(names):
+            raise InputError(f"{labels.source}: none of its keypoints are the model's "
+                             f"({', '.join(names[:4])}, ...)")
+        if batch_size <= 0:
+            raise InputError(f"labels batch size must be positive, got {batch_size}")
+        frames = frames_at(video, labels.frames)
+        j = [labels.keypoint_names.index(n) if n in labels.keypoint_names else -1
+             for n in names]
+        images, points, masks = [], [], []
+        for k, f in enumerate(labels.frames):
+            frame = frames[int(f)]
+            tf = letterbox_transform(frame.shape[:2], (cache_size, cache_size))
+            images.append(letterbox_square(frame, cache_size))
+            kp = np.stack([labels.keypoints[k, i] if i >= 0 else np.full(2, np.nan)
+                           for i in j])
+            mask = np.array([bool(labels.labelled[k, i]) if i >= 0 else False for i in j])
+            points.append(np.nan_to_num(tf.original_to_normalized(kp)))
+            masks.append(mask)
+        self.frames = torch.from_numpy(np.stack(images))
+        self.keypoints = torch.as_tensor(np.stack(points), dtype=torch.float32)
+        self.labelled = torch.as_tensor(np.stack(masks))
+        self.batch_size, self.size, self.device = batch_size, size, device
+        self.crop_scale, self.crop_offset = crop_scale, crop_offset
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+    def __iter__(self) -> LabelledFrames:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(self.frames), (self.batch_size,), generator=self.generator)
+        x = self.frames[idx].to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        crops, kp = random_crops(x, self.size, self.crop_scale, self.crop_offset,
+                                 self.generator, self.keypoints[idx].to(self.device))
+        return crops, kp, self.labelled[idx].to(self.device)

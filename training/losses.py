@@ -60,7 +60,8 @@ class LossWeights:
     Render loss: ``perceptual`` (Eq. 2), ``image_gan`` (generator side of Eq. 3),
     ``image_feature_matching`` (Eq. 4). Pose prior: ``skeleton_gan`` (generator side of
     Eq. 5), ``skeleton_image`` (L2 between the predicted and the analytic skeleton images,
-    from p2d and from the reprojected p3d). Synthetic supervision: ``synthetic_*``.
+    from p2d and from the reprojected p3d). Synthetic supervision: ``synthetic_*``. Frames corrected
+by hand: ``labels_keypoints_2d``.
     The discriminators' own losses are unweighted (separate optimizers).
     """
 
@@ -75,6 +76,8 @@ class LossWeights:
     synthetic_keypoints_2d: float = 100.0
     synthetic_keypoints_3d: float = 10.0
     synthetic_rotations: float = 1.0
+    # frames corrected by hand (``refine --labels``): L2 on their labelled 2D keypoints
+    labels_keypoints_2d: float = 100.0
 
 
 def weighted_sum(terms: dict[str, torch.Tensor], weights: LossWeights) -> torch.Tensor:

@@ -1,8 +1,10 @@
 """Stage 3 (paper, Section 5): instance-specific refinement on the target footage.
 
 The objective of :mod:`training.train`, on the target video(s) only, short and with a
-low learning rate, starting from a trained checkpoint. The result is a new checkpoint:
-``<video>.refined.pt`` next to the (first) video, or ``refined.pt`` in ``--out``.
+low learning rate, starting from a trained checkpoint; with ``labels`` (frames a person
+corrected in the review dock) also a supervised term on those frames. The result is a
+new checkpoint: ``<video>.refined.pt`` next to the (first) video, or ``refined.pt`` in
+``--out``.
 
 :func:`refine_iter` is what interactive front ends call: it yields a
 :class:`RefineProgress` after every step (losses, a preview picture every few steps) and
@@ -46,7 +48,8 @@ def refine_iter(videos: Sequence[str | Path], checkpoint: str | Path | None,
                 out: str | Path | None = None, config: str = "cpu", steps: int | None = None,
                 lr: float | None = None, device: str = "auto",
                 stop: Callable[[], bool] | None = None, overrides: Sequence[str] = (),
-                resume: bool = False) -> Iterator[RefineProgress]:
+                resume: bool = False, labels: str | Path | None = None
+                ) -> Iterator[RefineProgress]:
     """Refine ``checkpoint`` (None: the shipped default) on ``videos``.
 
     Args:
@@ -58,6 +61,8 @@ def refine_iter(videos: Sequence[str | Path], checkpoint: str | Path | None,
         stop: polled after every step; True saves a checkpoint and ends.
         overrides: ``key=value`` config overrides.
         resume: continue the run in ``out``.
+        labels: a tidy CSV with frames corrected by hand (the review dock's save): a
+            supervised term on their corrected points joins the unsupervised objective.
     """
     from core.checkpoint import default_checkpoint_path
 
@@ -87,7 +92,7 @@ def refine_iter(videos: Sequence[str | Path], checkpoint: str | Path | None,
         run = Path(out)
         final = run / "refined.pt"
     for p in train_iter(cfg, videos, run, init=None if resume else checkpoint, resume=resume,
-                        stop=stop, stage="refine"):
+                        stop=stop, stage="refine", labels=labels):
         if p.checkpoint is not None:
             _export(p.checkpoint, final)
             p = replace(p, checkpoint=final)

@@ -30,7 +30,7 @@ from core.checkpoint import load_checkpoint
 from core.errors import InputError
 from core.video import check_footage
 from training.config import TrainConfig
-from training.data import FrameCache, VideoPairStream, find_footage
+from training.data import FrameCache, LabelledFrames, VideoPairStream, find_footage
 from training.losses import (
     PerceptualLoss,
     analytic_skeleton_image_loss,
@@ -87,21 +87,52 @@ def build_frame_cache(cfg: TrainConfig, sources: Sequence[Path], out: Path) -> F
                             cache_file=out / "frames.npy" if d.cache_on_disk else None)
 
 
+def labelled_video(labels_path: Path, sources: Sequence[Path]) -> Path:
+    """The footage a labels file belongs to: the one whose name starts its name
+    (``clip_keypoints.csv`` belongs to ``clip.mp4``), or the only one."""
+    stem = labels_path.name
+    owners = [src for src in sources
+              if stem.startswith((src.stem if src.is_file() else src.name) + "_")]
+    if len(owners) == 1:
+        return owners[0]
+    if len(sources) == 1:
+        return sources[0]
+    raise InputError(f"{labels_path}: cannot tell which of the {len(sources)} videos its "
+                     "frames belong to; name it <video>_keypoints.csv, as the review dock "
+                     "saves it, or refine that video alone")
+
+
+def load_labels(labels_path: str | Path, sources: Sequence[Path]):
+    """(:class:`core.labels.Labels`, their video) for ``--labels``, checked before any
+    run folder exists."""
+    from core.labels import read_labels
+
+    path = Path(labels_path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such labels file (the tidy CSV the review dock saves)")
+    return read_labels(path), labelled_video(path, sources)
+
+
 def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
                init: str | Path | None = None, resume: bool = False,
-               stop: Callable[[], bool] | None = None, stage: str = "train"
-               ) -> Iterator[Progress]:
+               stop: Callable[[], bool] | None = None, stage: str = "train",
+               labels: str | Path | None = None) -> Iterator[Progress]:
     """Run the end-to-end stage (``stage="refine"`` uses the refine section of the
     config), yielding :class:`Progress` after every step. The footage is checked before
-    a run folder is made; a failed start removes the folder it made."""
+    a run folder is made; a failed start removes the folder it made.
+
+    ``labels``: a tidy CSV with frames corrected by hand (its ``edited`` points): a
+    supervised term on them (``labels_keypoints_2d``) joins the objective, with
+    ``labels_batch_size`` of them in every step."""
     sources = usable_footage(videos, model_input_size(cfg, out, init, resume))
+    labelled = load_labels(labels, sources) if labels is not None else None
     tr = Trainer(cfg, stage, out, init=init, resume=resume, stop=stop)
     with tr.starting():
-        step, snapshot = _train_setup(tr, cfg, sources)
+        step, snapshot = _train_setup(tr, cfg, sources, labelled)
     yield from tr.run_loop(step, snapshot)
 
 
-def _train_setup(tr: Trainer, cfg: TrainConfig, sources: Sequence[Path]):
+def _train_setup(tr: Trainer, cfg: TrainConfig, sources: Sequence[Path], labelled=None):
     """The streams, losses and step of the end-to-end stage."""
     s, m = tr.scfg, tr.model
     cache = build_frame_cache(cfg, sources, tr.out)
@@ -115,6 +146,13 @@ def _train_setup(tr: Trainer, cfg: TrainConfig, sources: Sequence[Path]):
     if s.synthetic_batch_size > 0:
         tr.streams["synthetic"] = synthetic_stream(cfg, m, s.synthetic_batch_size, tr.device,
                                                    seed + 2)
+    if labelled is not None:
+        labels, video = labelled
+        tr.streams["labels"] = LabelledFrames(
+            labels, video, m.skeleton.keypoints, s.labels_batch_size, m.input_size[0],
+            tr.device, d.cache_size, d.crop_scale, d.crop_offset, seed=seed + 3)
+        log.info("%d frames corrected by hand in %s, %d of them in every step",
+                 len(labels), video, s.labels_batch_size)
     perceptual = PerceptualLoss(cfg.perceptual).to(tr.device)
     net = tr.wrap(m)
     d_img = tr.wrap(tr.discriminators["image"])
@@ -129,6 +167,10 @@ def _train_setup(tr: Trainer, cfg: TrainConfig, sources: Sequence[Path]):
         image, app = real, appearance
         if syn is not None:
             image, app = torch.cat([real, syn.image]), torch.cat([appearance, syn.appearance])
+        if "labels" in tr.streams:  # last in the batch; their reconstruction is not used
+            fixed, fixed_kp, fixed_mask = next(tr.streams["labels"])
+            image, app = torch.cat([image, fixed]), torch.cat([app, fixed.roll(1, 0)])
+        n_syn = 0 if syn is None else syn.image.shape[0]
         with tr.autocast():
             out = net(image, app)
             y, recon = out.skeleton_image.float(), out.reconstruction.float()
@@ -142,14 +184,18 @@ def _train_setup(tr: Trainer, cfg: TrainConfig, sources: Sequence[Path]):
                 y[:n], out.skeleton_image_2d[:n].float(), y3[:n])
             if syn is not None:
                 t = synthetic_targets(m, syn)
+                sy = slice(n, n + n_syn)
                 terms["synthetic_skeleton_image"] = compare_skeleton_images(
-                    y[n:], t["skeleton_image"])
-                terms["synthetic_keypoints_2d"] = keypoints_2d_l2(out.keypoints[n:].float(),
+                    y[sy], t["skeleton_image"])
+                terms["synthetic_keypoints_2d"] = keypoints_2d_l2(out.keypoints[sy].float(),
                                                                   syn.keypoints_2d)
-                terms["synthetic_keypoints_3d"] = keypoints_3d_l2(out.keypoints_3d[n:].float(),
-                                                                  syn.keypoints_3d)
-                terms["synthetic_rotations"] = rotations_l2(out.rotations[n:].float(),
+                terms["synthetic_keypoints_3d"] = keypoints_3d_l2(
+                    out.keypoints_3d[sy].float(), syn.keypoints_3d)
+                terms["synthetic_rotations"] = rotations_l2(out.rotations[sy].float(),
                                                             t["rotations"])
+            if "labels" in tr.streams:
+                terms["labels_keypoints_2d"] = keypoints_2d_l2(
+                    out.keypoints[n + n_syn:].float(), fixed_kp, fixed_mask)
             loss_g = weighted_sum(terms, s.weights)
         tr.update(loss_g, tr.opt_g, m.parameters())
         prior = next(tr.streams["prior"])

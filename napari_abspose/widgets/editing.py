@@ -8,7 +8,9 @@
 * the skeleton layer (bones as 2D vectors) is redrawn for the frame shown whenever the
   frame changes or a point of that frame moves;
 * keypoints under the confidence threshold get a red border, or are hidden;
-* :meth:`KeypointEditor.swap_left_right` swaps the left and right keypoints of a frame.
+* :meth:`KeypointEditor.swap_left_right` swaps the left and right keypoints of a frame;
+* :meth:`KeypointEditor.confirm_frame` marks every point of a frame edited: the person
+  says the frame is right as it is, so all of it counts as labels.
 """
 
 from __future__ import annotations
@@ -198,3 +200,20 @@ class KeypointEditor:
                                data_indices=tuple(int(r) for r in rows),
                                vertex_indices=((),))
         return int(rows.size)
+
+    def confirm_frame(self, frame: int | None = None) -> int:
+        """Mark every point of ``frame`` (default: the one shown) edited: right as it
+        is, so all of its points are labels. Returns how many points were not yet."""
+        points = self.points
+        if points is None:
+            raise InputError("no keypoints to confirm: predict or open a keypoint file first")
+        frame = self.current_frame() if frame is None else int(frame)
+        rows, _ = self._frame_rows(frame)
+        if rows.size == 0:
+            return 0
+        before = points.features["edited"].to_numpy(dtype=bool)[rows]
+        points.features.loc[rows, "edited"] = True
+        self.apply_style()
+        if self.on_edit is not None:
+            self.on_edit()
+        return int((~before).sum())

@@ -1,7 +1,11 @@
 """The dock's "Export" section: the keypoints layer (with hand edits) to a file.
 
 Formats are :mod:`core.export`'s; the tidy CSV also keeps which points were edited by
-hand (see :mod:`napari_abspose._writer`) and is the file to re-open for more review.
+hand and is the file to re-open for more review: written over an earlier version, it
+keeps the edits that version has (:func:`core.labels.save_with_edits`). "Corrected
+frames" writes the frames edited by hand as labels for other tools
+(:func:`core.labels.export_labels`: DeepLabCut's ``labeled-data`` layout and COCO
+keypoints, with the frames as PNG) into a folder.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ FORMATS = (
     ("COCO keypoints JSON", "coco", "JSON (*.json)"),
     ("3D poses (npz)", "npz", "NumPy (*.npz)"),
     ("3D poses (CSV)", "csv3d", "CSV (*.csv)"),
+    ("corrected frames (DeepLabCut + COCO)", "labels", ""),
 )
 
 
@@ -37,15 +42,40 @@ def export_keypoints(state: PoseState, path: str | Path, fmt: str) -> Path:
     """Write the current keypoints layer to ``path`` in format ``fmt`` (a core.export name)."""
     from core import export
 
-    track, edited = state.track()
     path = Path(path)
     if fmt == "csv":
-        from napari_abspose._writer import save_tidy_csv
-
-        return save_tidy_csv(track, edited, path)
+        return state.save_corrections(path)[0]
+    if fmt == "labels":
+        return export_corrected_frames(state, path)
+    track, _ = state.track()
     if fmt not in export.WRITERS:
         raise InputError(f"unknown export format {fmt!r}; choose from {', '.join(export.WRITERS)}")
     return export.WRITERS[fmt](track, path)
+
+
+def export_corrected_frames(state: PoseState, folder: str | Path) -> Path:
+    """The frames corrected by hand as labels under ``folder`` (DeepLabCut's
+    ``labeled-data/<video>/`` with COCO beside); returns the labels folder."""
+    from core.labels import export_labels, labels_from_track
+    from napari_abspose.layers import META
+    from napari_abspose.lazy_video import LazyVideo
+
+    track, edited = state.track()
+    labels = labels_from_track(track, edited)
+    if not len(labels):
+        raise InputError("no frame is corrected yet: drag points, swap [F] or confirm [C] "
+                         "frames first")
+    video = state.video_layer()
+    data = getattr(video, "data", None)
+    if not isinstance(data, LazyVideo):
+        raise InputError("open the video file the keypoints belong to: the labelled frames "
+                         "are cut from it")
+    skeleton = (state.keypoints_layer().metadata[META].get("skeleton") or None)
+    from core.skeleton import load_skeleton
+
+    out = export_labels(labels, data.path, folder, num_frames=len(data),
+                        overwrite=True, skeleton=load_skeleton(skeleton) if skeleton else None)
+    return out["folder"]
 
 
 class ExportSection(QGroupBox):
@@ -75,12 +105,20 @@ class ExportSection(QGroupBox):
         source = Path(points.metadata["abspose"].get("source") or "keypoints") \
             if points is not None else Path("keypoints")
         folder = source.parent if source.parent.is_dir() else Path.cwd()
-        return folder / f"{source.stem}{SUFFIXES[self.format.currentData()]}"
+        fmt = self.format.currentData()
+        if fmt == "labels":
+            return folder / source.stem
+        return folder / f"{source.stem}{SUFFIXES[fmt]}"
 
     def _ask_and_export(self) -> None:
         label, fmt, filt = FORMATS[self.format.currentIndex()]
-        path, _ = QFileDialog.getSaveFileName(self, f"Export keypoints as {label}",
-                                              str(self.default_path()), filt)
+        if fmt == "labels":
+            path = QFileDialog.getExistingDirectory(
+                self, "Folder for the corrected frames (e.g. a DeepLabCut project)",
+                str(self.default_path().parent))
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, f"Export keypoints as {label}",
+                                                  str(self.default_path()), filt)
         if path:
             self.export(path, fmt)
 

@@ -2,6 +2,9 @@
 
 Steps, learning rate and preset (empty: the preset's defaults), Start and Cancel, a
 napari progress bar, a live loss plot and the latest reconstruction next to its input.
+When points were corrected by hand, Start first saves the keypoints with the
+corrections (:meth:`PoseState.save_corrections`) and the refinement learns from them
+(``labels_keypoints_2d`` in the loss plot).
 When the refinement finishes, the refined checkpoint's path is shown and the video is
 predicted again with it.
 """
@@ -75,6 +78,7 @@ class RefineSection(QGroupBox):
         self.refine_iter = refine_iter  # None: training.refine.refine_iter
         self.worker: Any = None
         self.last: Any = None  # the latest RefineProgress
+        self.labels: Path | None = None  # the corrections the running refinement learns
         self._pbar: Any = None
 
         self.steps = QSpinBox()
@@ -93,7 +97,8 @@ class RefineSection(QGroupBox):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
-        self.status = QLabel("Refines the model on this video (no labels needed).")
+        self.status = QLabel("Refines the model on this video (no labels needed; frames "
+                             "you corrected are learned as labels).")
         self.status.setWordWrap(True)
         self.plot = LossPlot()
         self.plot.hide()
@@ -147,16 +152,25 @@ class RefineSection(QGroupBox):
         except InputError as err:
             show_warning(str(err))
             return
+        labels, note = None, ""
+        if self.state.edited_count():
+            try:  # the corrections teach the model: saved first, nothing lost
+                labels, frames = self.state.save_corrections()
+            except (AbsPoseError, OSError) as err:
+                show_warning(f"Could not save the corrections to learn from: {err}")
+                return
+            note = f" Learning from {frames} corrected frames (saved to {labels})."
         self.plot.clear()
         self.plot.show()
         self.result.setText("")
         self.last = None
-        self.status.setText("Starting…")
+        self.status.setText("Starting…" + note)
+        self.labels = labels
         self._set_running(True)
         self._pbar = progress(total=opts["steps"] or 0, desc="Refine")
         self.worker = self.state.add_job(start_worker(
             refine_job, [data.path], self.state.checkpoint, device=self.state.device,
-            refine_iter=self.refine_iter, **opts,
+            refine_iter=self.refine_iter, labels=labels, **opts,
             connect={"yielded": self._on_progress, "errored": self._on_error,
                      "finished": self._on_finished}))
 

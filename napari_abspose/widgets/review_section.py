@@ -4,8 +4,13 @@
 * the frames to review (suspected left/right flips; the least confident frames under
   the threshold, at most a tenth of the video); clicking one jumps there, N / Shift-N
   step through them;
-* Swap left/right (key F) on the frame shown; the swapped points count as edited.
-Moving a point by hand marks it edited (white border); the count is shown here.
+* Suggest: the N frames worth fixing first (:func:`core.suggest.suggest_frames`: flips,
+  low confidence, jumps, unusual poses, spread over the kinds of poses), listed in that
+  order with the reason; N / Shift-N then follow that order;
+* Swap left/right (key F) on the frame shown; the swapped points count as edited;
+* Confirm (key C): the frame shown is right as it is; all its points count as edited.
+Moving a point by hand marks it edited (white border); the count is shown here. Edited
+frames are labels: Refine learns from them, Export writes them for other tools.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from qtpy.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSlider,
+    QSpinBox,
     QWidget,
 )
 
@@ -104,6 +110,17 @@ class ReviewSection(QGroupBox):
         self.swap_button = QPushButton("Swap left/right  [F]")
         self.swap_button.setToolTip("swap the left and right keypoints of the frame shown")
         self.swap_button.clicked.connect(self.swap)
+        self.confirm_button = QPushButton("Confirm  [C]")
+        self.confirm_button.setToolTip("the frame shown is right as it is: all its points "
+                                       "count as corrected (labels for Refine)")
+        self.confirm_button.clicked.connect(self.confirm)
+        self.suggest_count = QSpinBox()
+        self.suggest_count.setRange(1, 200)
+        self.suggest_count.setValue(10)
+        self.suggest_button = QPushButton("Suggest frames to fix")
+        self.suggest_button.setToolTip("the frames worth correcting first, most worth first")
+        self.suggest_button.clicked.connect(self.suggest)
+        self.suggested = False  # the list shows suggestions (in their order), not flags
         self.next_button = QPushButton("Next  [N]")
         self.next_button.clicked.connect(lambda: self.step(+1))
         self.edited = QLabel("")
@@ -118,11 +135,16 @@ class ReviewSection(QGroupBox):
         threshold_row.addWidget(self.slider_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.swap_button, 1)
+        buttons.addWidget(self.confirm_button, 1)
         buttons.addWidget(self.next_button)
+        suggest_row = QHBoxLayout()
+        suggest_row.addWidget(self.suggest_button, 1)
+        suggest_row.addWidget(self.suggest_count)
         form = QFormLayout(self)
         form.addRow("Confidence", threshold_row)
         form.addRow("Low points", self.mode)
         form.addRow(self.show_images)
+        form.addRow(suggest_row)
         form.addRow(self.summary)
         form.addRow(self.list)
         form.addRow(buttons)
@@ -131,6 +153,7 @@ class ReviewSection(QGroupBox):
         state.keypoints_changed.connect(self._keypoints_changed)
         viewer = state.viewer
         viewer.bind_key("f", self._key_swap, overwrite=True)
+        viewer.bind_key("c", lambda v: self.confirm(), overwrite=True)
         viewer.bind_key("n", lambda v: self.step(+1), overwrite=True)
         viewer.bind_key("Shift-n", lambda v: self.step(-1), overwrite=True)
 
@@ -152,6 +175,7 @@ class ReviewSection(QGroupBox):
         """Rebuild the list of frames to review from the keypoints layer."""
         points = self.state.keypoints_layer()
         self.list.clear()
+        self.suggested = False
         if points is None or len(points.data) == 0:
             self.review = []
             self.summary.setText("No keypoints yet.")
@@ -170,10 +194,46 @@ class ReviewSection(QGroupBox):
         self.summary.setWordWrap(True)
         self._count_edited()
 
+    def suggest(self) -> list:
+        """List the frames worth fixing first, in their order, with the reasons."""
+        from core.suggest import suggest_frames
+
+        try:
+            track, edited = self.state.track()
+            got = suggest_frames(track, self.suggest_count.value(), edited=edited)
+        except AbsPoseError as err:
+            show_warning(str(err))
+            return []
+        self.list.clear()
+        self.review = [(s.frame, s.reason) for s in got]
+        for k, (frame, reason) in enumerate(self.review):
+            item = QListWidgetItem(f"{k + 1}. frame {frame}: {reason}")
+            item.setData(Qt.UserRole, frame)
+            self.list.addItem(item)
+        self.suggested = True
+        done = int(edited.any(1).sum())
+        self.summary.setText(
+            f"{len(got)} frames to fix first, most worth first"
+            + (f" ({done} frames already corrected are left out)" if done else "")
+            + ". Fix or confirm [C] each, then Refine learns from them.")
+        self.summary.setWordWrap(True)
+        if self.review:
+            self.list.setCurrentRow(0)
+            self.state.go_to_frame(self.review[0][0])
+        return got
+
+    def confirm(self) -> None:
+        try:
+            added = self.state.confirm_frame()
+        except AbsPoseError as err:
+            show_warning(str(err))
+            return
+        frame = self.state.current_frame()
+        show_info(f"Frame {frame} confirmed: all its points count as corrected."
+                  if added else f"Frame {frame} was already all corrected.")
+
     def _count_edited(self) -> None:
-        points = self.state.keypoints_layer()
-        n = int(points.features["edited"].sum()) if points is not None and \
-            "edited" in points.features else 0
+        n = self.state.edited_count()
         self.edited.setText(f"{n} points edited by hand (saved with the keypoints)." if n
                             else "Drag a point to correct it; it is marked as edited.")
 
@@ -187,6 +247,12 @@ class ReviewSection(QGroupBox):
             return
         now = self.state.current_frame()
         frames = [f for f, _ in self.review]
+        if self.suggested:  # the suggestions' own order, from the row selected
+            row = self.list.currentRow()
+            row = (row + direction) % len(frames) if row >= 0 else 0
+            self.list.setCurrentRow(row)
+            self.state.go_to_frame(frames[row])
+            return
         ahead = [f for f in frames if (f > now if direction > 0 else f < now)]
         target = (min(ahead) if direction > 0 else max(ahead)) if ahead else \
             (frames[0] if direction > 0 else frames[-1])

@@ -210,6 +210,48 @@ class PoseState:
         self.attach(points)
         return self.editor.swap_left_right(frame)
 
+    def confirm_frame(self, frame: int | None = None) -> int:
+        """Mark every point of ``frame`` (default: the one shown) as right by hand."""
+        points = self.keypoints_layer()
+        if points is None:
+            raise InputError("no keypoints to confirm: predict or open a keypoint file first")
+        self.attach(points)
+        return self.editor.confirm_frame(frame)
+
+    def corrections_file(self) -> Path:
+        """Where this video's keypoints with corrections are kept
+        (:func:`core.labels.corrections_path`)."""
+        from core.labels import corrections_path
+
+        video = self.video_layer()
+        source = (video.metadata.get(META) or {}).get("path") if video is not None else None
+        if not source:
+            points = self.keypoints_layer()
+            source = (points.metadata[META].get("source") or "") if points is not None else ""
+        if not source:
+            raise InputError("no video file to save the corrections beside; open one first")
+        return corrections_path(source)
+
+    def save_corrections(self, path: str | Path | None = None) -> tuple[Path, int]:
+        """Save the keypoints layer with its edits as a tidy CSV (default: the video's
+        corrections file), atomically, keeping the edits an earlier version of the file
+        has (:func:`core.labels.save_with_edits`). Returns (path, edited frames)."""
+        from core.labels import save_with_edits
+
+        track, edited = self.track()
+        written, _ = save_with_edits(track, edited, path or self.corrections_file())
+        from core.export import read_edited
+
+        flags = read_edited(written, track)
+        return written, int(flags.any(1).sum()) if flags is not None else 0
+
+    def edited_count(self) -> int:
+        """Points of the keypoints layer marked edited."""
+        points = self.keypoints_layer()
+        if points is None or "edited" not in points.features:
+            return 0
+        return int(points.features["edited"].sum())
+
     def track(self) -> tuple[Track, np.ndarray]:
         """(Track, edited) of the current keypoints layer."""
         points = self.keypoints_layer()

@@ -84,7 +84,7 @@ def test_the_picks_are_not_copies_of_one_mistake():
 
 
 def test_edited_frames_are_skipped_and_results_are_deterministic():
-    track, faults = injected()
+    track, _ = injected()
     edited = np.zeros(track.keypoints.shape[:2], bool)
     edited[40, 3] = True
     got = suggest_frames(track, k=10, edited=edited)

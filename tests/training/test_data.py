@@ -5,9 +5,14 @@ import numpy as np
 import pytest
 import torch
 
+from core.camera import normalized_to_pixel, pixel_to_normalized
 from core.errors import InputError
+from core.labels import labels_from_track
+from core.skeleton import HUMAN
+from core.track import Track
 from training.data import (
     FrameCache,
+    LabelledFrames,
     VideoPairStream,
     find_footage,
     letterbox_square,
@@ -119,3 +124,52 @@ class TestRandomCrops:
         x = torch.ones(3, 3, 16, 16)
         y = random_crops(x, 16, (1.5, 1.5), 0.0)
         assert y[:, :, 0, 0].max() == 0 and y[:, :, 8, 8].min() == 1.0
+
+
+def bright_spot(img: torch.Tensor) -> torch.Tensor:
+    """(B, 2) pixel (x, y) of the brightest pixel of each (B, 3, H, W) image."""
+    b, _, _, w = img.shape
+    flat = img.sum(1).reshape(b, -1).argmax(1)
+    return torch.stack([flat % w, flat // w], -1).float()
+
+
+class TestLabelledCrops:
+    def test_keypoints_move_with_the_crop(self):
+        g = torch.Generator().manual_seed(0)
+        x = torch.zeros(64, 3, 48, 48)
+        px = torch.randint(12, 36, (64, 2), generator=g)
+        x[torch.arange(64), :, px[:, 1], px[:, 0]] = 1.0  # one bright pixel each
+        kp = pixel_to_normalized(px.float()[:, None], (48, 48))
+        crops, moved = random_crops(x, 32, (0.8, 1.2), 0.1, g, keypoints=kp)
+        found = bright_spot(crops)
+        where = normalized_to_pixel(moved[:, 0], (32, 32))
+        inside = ((where > 1) & (where < 30)).all(1)
+        assert inside.sum() > 50
+        # bilinear resampling spreads the spot over a pixel or two
+        assert (found[inside] - where[inside]).abs().max() <= 1.0
+
+    def test_stream_from_corrected_frames_of_a_video(self, tmp_path):
+        frames = np.full((8, 60, 80, 3), 30, np.uint8)
+        kp = np.full((8, HUMAN.num_keypoints, 2), np.nan, np.float32)
+        for t in range(8):
+            x, y = 10 + 5 * t, 20 + 2 * t
+            frames[t, y, x] = 255
+            kp[t, HUMAN.index("nose")] = (x, y)
+        video = tmp_path / "clip.mp4"
+        write_video(video, list(frames), fps=10)
+        track = Track(list(HUMAN.keypoints), np.nan_to_num(kp), np.ones(kp.shape[:2]),
+                      frame_size=(60, 80))
+        edited = np.zeros(kp.shape[:2], bool)
+        edited[[2, 6], HUMAN.index("nose")] = True
+        labels = labels_from_track(track, edited)
+        stream = LabelledFrames(labels, video, HUMAN.keypoints, 16, 40, torch.device("cpu"),
+                                cache_size=64, crop_scale=(1.0, 1.0), crop_offset=0.0)
+        images, points, mask = next(stream)
+        assert images.shape == (16, 3, 40, 40) and points.shape == (16, 22, 2)
+        assert mask.sum(1).tolist() == [1] * 16 and mask[:, HUMAN.index("nose")].all()
+        where = normalized_to_pixel(points[:, HUMAN.index("nose")], (40, 40))
+        # the nose label sits on the bright pixel of its frame (mp4 blurs it a little)
+        assert (bright_spot(images) - where).abs().max() <= 1.5
+        assert torch.isfinite(points).all()
+        with pytest.raises(InputError, match="none of its keypoints"):
+            LabelledFrames(labels, video, ["a", "b"], 2, 40, torch.device("cpu"))

@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "refine",
     "predict",
     "evaluate",
+    "suggest",
     "export-model",
     "demo",
     "review",

@@ -1,5 +1,9 @@
 """``abspose refine``: instance-specific refinement of a trained model on the target
-video(s). Writes ``<video>.refined.pt`` next to the first video (or into --out)."""
+video(s). Writes ``<video>.refined.pt`` next to the first video (or into --out).
+
+With ``--labels CSV`` (the keypoints saved from the review dock after fixing some
+frames) the frames corrected by hand also teach the model: an L2 term on their
+corrected points, two of them in every step, beside the unsupervised objective."""
 
 from __future__ import annotations
 
@@ -19,6 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="run folder (default: next to the video)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--labels", type=Path, default=None, metavar="CSV",
+                   help="frames corrected by hand: the tidy keypoints CSV the review dock "
+                        "saves (its edited points are learned as labels)")
     add_common(p)
     p.set_defaults(func=run)
 
@@ -29,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
 
     it = refine_iter(args.videos, args.init, out=args.out, config=args.config,
                      steps=args.steps, lr=args.lr, device=args.device or "auto",
-                     overrides=args.overrides, resume=args.resume)
+                     overrides=args.overrides, resume=args.resume, labels=args.labels)
     return finish(run_to_end(it, "refine", not args.no_progress), "refine")

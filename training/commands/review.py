@@ -4,7 +4,10 @@ The video opens lazily (long videos open at once), the dock starts predicting in
 background with the model given (default: the shipped default model), and the results
 appear as layers: keypoints, skeleton, per-channel skeleton images, and a 3D view.
 With ``--keypoints`` a saved keypoint file (e.g. a tidy CSV with your corrections) is
-opened instead of predicting. Needs the napari extra: ``pip install "napari-abspose[napari]"``.
+opened instead of predicting; without it, the video's corrections file
+(``<video>_corrections.csv``, which the dock saves before it refines) is opened when
+there is one, so every edit made before comes back. Needs the napari extra:
+``pip install "napari-abspose[napari]"``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,14 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.video, args.checkpoint, args.keypoints):
         if path is not None and not path.is_file():
             raise InputError(f"{path}: no such file")
+    if args.keypoints is None:
+        from core.labels import corrections_path
+
+        saved = corrections_path(args.video)
+        if saved.is_file():
+            print(f"opening the corrections saved before: {saved} (Predict in the dock "
+                  "keeps them; --keypoints FILE opens another file)")
+            args.keypoints = saved
     predict = args.predict and args.keypoints is None
     # the check predict makes, before a window opens on footage it would refuse
     model = args.checkpoint or default_checkpoint_path()
