@@ -6,7 +6,14 @@ import pytest
 
 from core.errors import InputError
 from core.export import read_edited, read_tidy_csv, write_tidy_csv
-from core.labels import dlc_image_name, export_labels, labels_from_track, read_labels
+from core.labels import (
+    corrections_path,
+    dlc_image_name,
+    export_labels,
+    labels_from_track,
+    read_labels,
+    save_with_edits,
+)
 from core.skeleton import HUMAN
 from core.track import Track
 from core.video import write_video
@@ -129,3 +136,35 @@ def test_image_names_follow_deeplabcut():
     assert dlc_image_name(7, 100) == "img07.png"
     assert dlc_image_name(7, 101) == "img007.png"
     assert dlc_image_name(0, 1) == "img0.png"
+
+
+def test_a_save_keeps_the_edits_an_earlier_version_has(tmp_path):
+    path = corrections_path(tmp_path / "clip.mp4")
+    assert path == tmp_path / "clip_corrections.csv"
+    first = small_track(seed=0)
+    edited = np.zeros((12, 22), bool)
+    edited[3, 4] = True
+    save_with_edits(first, edited, path)
+    # a window on fresh predictions, another point corrected there
+    second = small_track(seed=1)
+    edited2 = np.zeros((12, 22), bool)
+    edited2[5, 0] = True
+    edited2[3, 5] = True
+    _, kept = save_with_edits(second, edited2, path)
+    assert kept == 1
+    back = read_tidy_csv(path)
+    flags = read_edited(path, back)
+    assert set(zip(*np.nonzero(flags), strict=True)) == {(3, 4), (3, 5), (5, 0)}
+    np.testing.assert_allclose(back.keypoints[3, 4], first.keypoints[3, 4], atol=1e-3)
+    np.testing.assert_allclose(back.keypoints[5, 0], second.keypoints[5, 0], atol=1e-3)
+    np.testing.assert_allclose(back.keypoints[0, 0], second.keypoints[0, 0], atol=1e-3)
+    # an edit made here wins over the file's at the same point
+    edited3 = np.zeros((12, 22), bool)
+    edited3[3, 4] = True
+    third = small_track(seed=2)
+    save_with_edits(third, edited3, path)
+    np.testing.assert_allclose(read_tidy_csv(path).keypoints[3, 4], third.keypoints[3, 4],
+                               atol=1e-3)
+    # another video's file (other length) is replaced, not merged
+    _, kept = save_with_edits(small_track(t=5), np.zeros((5, 22), bool), path)
+    assert kept == 0 and len(read_tidy_csv(path)) == 5

@@ -58,3 +58,41 @@ def test_help_is_plain_text(command, capsys):
     assert "::\n" not in out
     description = out.split("\n\n")[1]  # after the usage lines
     assert description[:1].isupper() or description[:1].isdigit(), description
+
+
+class TestSuggest:
+    def test_lists_frames_with_reasons_and_skips_corrected_ones(self, tmp_path, capsys):
+        import json
+
+        import numpy as np
+
+        from core.export import write_tidy_csv
+        from core.skeleton import HUMAN
+        from core.track import Track
+
+        rng = np.random.default_rng(0)
+        kp = 100 + rng.normal(0, 0.5, (60, HUMAN.num_keypoints, 2)).cumsum(0)
+        kp[30, 5] += 80.0  # one point off for one frame
+        flips = np.zeros(60, bool)
+        flips[12] = True
+        edited = np.zeros(kp.shape[:2], bool)
+        edited[50] = True
+        video = tmp_path / "clip.mp4"
+        video.write_bytes(b"")  # only its name is needed
+        write_tidy_csv(Track(list(HUMAN.keypoints), kp, np.full(kp.shape[:2], 0.8),
+                             flip_suspect=flips), tmp_path / "clip_keypoints.csv",
+                       edited=edited)
+        assert main(["suggest", str(video), "-n", "4", "--json", str(tmp_path / "s.json")]) == 0
+        out = capsys.readouterr().out
+        assert "4 frames of 60 to correct first (1 already corrected are left out)" in out
+        assert "frame     12  suspected left/right flip" in out
+        assert "frame     30  jumps from its neighbours" in out
+        got = json.loads((tmp_path / "s.json").read_text())
+        assert len(got) == 4 and 50 not in [g["frame"] for g in got]
+
+    def test_no_predictions_is_one_line_that_says_what_to_run(self, tmp_path, capsys):
+        video = tmp_path / "clip.mp4"
+        video.write_bytes(b"")
+        assert main(["suggest", str(video)]) == 2
+        err = capsys.readouterr().err
+        assert f"run abspose predict {video} first" in err and len(err.splitlines()) == 1

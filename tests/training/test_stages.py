@@ -329,6 +329,61 @@ class TestTrainAndRefine:
         again = list(refine_iter([video], pretrained, config="tiny", steps=1))[-1].checkpoint
         assert again == tmp_path / "subject.refined-2.pt"  # never over the first
 
+    def test_refine_learns_the_frames_corrected_by_hand(self, pretrained, clips, tmp_path):
+        from core.export import write_tidy_csv
+        from core.predict import Predictor
+        from core.track import Track
+
+        video = tmp_path / "subject.mp4"
+        video.write_bytes((clips / "a.mp4").read_bytes())
+
+        def predicted(ckpt):
+            return Predictor(load_model(ckpt), device="cpu", progress=False).predict_video(video)
+
+        before = predicted(pretrained)
+        target = before.keypoints.copy()
+        target[[2, 8]] = np.array([20.0, 40.0])  # every point of two frames put elsewhere
+        edited = np.zeros(target.shape[:2], bool)
+        edited[[2, 8]] = True
+        labels = write_tidy_csv(Track(before.keypoint_names, target, before.confidence,
+                                      frame_size=before.frame_size),
+                                tmp_path / "subject_keypoints.csv", edited=edited)
+
+        def error(track):
+            return np.linalg.norm(track.keypoints[[2, 8]] - target[[2, 8]], axis=-1).mean()
+
+        # the labelled term alone (every other weight 0), the crop fixed: it must pull
+        # the predictions of the corrected frames onto the corrections
+        others = ("perceptual", "image_gan", "image_feature_matching", "skeleton_gan",
+                  "skeleton_image", "synthetic_skeleton_image", "synthetic_keypoints_2d",
+                  "synthetic_keypoints_3d", "synthetic_rotations")
+        only = [f"refine.weights.{k}=0" for k in others] + [
+            "data.crop_scale=[1.0,1.0]", "data.crop_offset=0.0", "refine.synthetic_batch_size=0"]
+        items = list(refine_iter([video], pretrained, out=tmp_path / "r", config="tiny",
+                                 steps=12, lr=1e-2, device="cpu", labels=labels,
+                                 overrides=only))
+        assert all("labels_keypoints_2d" in p.losses for p in items if p.losses)
+        after = predicted(items[-1].checkpoint)
+        assert error(after) < 0.5 * error(before)
+        plain = list(refine_iter([video], pretrained, out=tmp_path / "plain", config="tiny",
+                                 steps=1, device="cpu"))
+        assert not any("labels_keypoints_2d" in p.losses for p in plain if p.losses)
+
+    def test_refine_labels_errors_before_a_run_folder(self, pretrained, clips, tmp_path):
+        from core.export import write_tidy_csv
+        from core.track import Track
+
+        video = tmp_path / "subject.mp4"
+        video.write_bytes((clips / "a.mp4").read_bytes())
+        plain = write_tidy_csv(Track(["nose"], np.zeros((12, 1, 2)), np.ones((12, 1))),
+                               tmp_path / "plain.csv")
+        for bad, message in ((tmp_path / "none.csv", "no such labels file"),
+                             (plain, "no 'edited' column")):
+            with pytest.raises(InputError, match=message):
+                list(refine_iter([video], pretrained, out=tmp_path / "r", config="tiny",
+                                 steps=1, labels=bad))
+            assert not (tmp_path / "r").exists()
+
     def test_refine_stop_flag(self, pretrained, clips, tmp_path):
         items = list(refine_iter([clips / "a.mp4"], pretrained, out=tmp_path / "r",
                                  config="tiny", steps=50, stop=lambda: True))
