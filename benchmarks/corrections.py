@@ -80,7 +80,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--work", type=Path, default=Path("corrections_runs"))
+    ap.add_argument("--runs", nargs="+", default=None, metavar="K:PICK",
+                    help="only these runs, e.g. 0:none 10:suggest 10:random (default: every "
+                         "K with every pick)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     ckpt = args.checkpoint or default_checkpoint_path()
     model = load_model(ckpt)
     skeleton = model.skeleton
@@ -92,29 +98,34 @@ def main(argv=None) -> int:
     t = len(before)
     rng = np.random.default_rng(args.seed)
     runs: dict[str, dict] = {}
-    models: dict[str, Path] = {}
-    for k in sorted(set(args.k)):
-        for pick in (["none"] if k == 0 else args.picks):
-            name = f"K={k} {pick}"
-            if k == 0:
-                frames = np.zeros(0, np.int64)
-            elif pick == "suggest":
-                frames = np.array(sorted(s.frame for s in suggest_frames(before, k)))
-            else:
-                frames = np.sort(rng.choice(t, k, replace=False))
-            run = args.work / name.replace(" ", "_").replace("=", "")
-            csv = (corrections_file(before, labels, frames, run / f"{args.clip.stem}_keypoints.csv")
-                   if k else None)
-            start = time.perf_counter()
-            last = run_to_end(refine_iter([args.clip], ckpt, out=run / "refine",
-                                          config=args.config, steps=args.steps, device="cpu",
-                                          labels=csv, overrides=[f"seed={args.seed}"]),
-                              "refine", enabled=False)
-            wall = time.perf_counter() - start
-            models[name] = last.checkpoint
-            runs[name] = {"frames_corrected": frames.tolist(), "wall_s": wall,
-                          "track": predict(last.checkpoint, args.clip)}
-            print(f"  {name}: refined in {wall:.0f} s", flush=True)
+    plan = [(k, pick) for k in sorted(set(args.k))
+            for pick in (["none"] if k == 0 else args.picks)]
+    if args.runs:
+        plan = [(int(r.split(":")[0]), r.split(":")[1]) for r in args.runs]
+        if (0, "none") not in plan:
+            plan.insert(0, (0, "none"))  # the reference of every row
+    for k, pick in plan:
+        name = f"K={k} {pick}"
+        if k == 0:
+            frames = np.zeros(0, np.int64)
+        elif pick == "suggest":
+            frames = np.array(sorted(s.frame for s in suggest_frames(before, k)))
+        else:
+            frames = np.sort(rng.choice(t, k, replace=False))
+        run = args.work / name.replace(" ", "_").replace("=", "")
+        csv = (corrections_file(before, labels, frames, run / f"{args.clip.stem}_keypoints.csv")
+               if k else None)
+        start = time.perf_counter()
+        last = run_to_end(refine_iter([args.clip], ckpt, out=run / "refine",
+                                      config=args.config, steps=args.steps, device="cpu",
+                                      labels=csv, overrides=[f"seed={args.seed}"] + (
+                                          [f"threads={args.threads}"] if args.threads
+                                          else [])),
+                          "refine", enabled=False)
+        wall = time.perf_counter() - start
+        runs[name] = {"frames_corrected": frames.tolist(), "wall_s": wall,
+                      "track": predict(last.checkpoint, args.clip)}
+        print(f"  {name}: refined in {wall:.0f} s", flush=True)
     base = runs["K=0 none"]["track"]
     rows = {}
     for name, r in runs.items():

@@ -6,9 +6,13 @@ installed, a tiny untrained model, which the picture's caption must then say), m
 to a frame, and grabs the whole window: video, keypoints and skeleton overlays, the
 per-channel skeleton-image layers, the dock and the 3D view.
 
+With ``--fix`` (docs/images/napari_fix.png): the loop of README's "predict, fix,
+refine" instead: Suggest lists the frames worth fixing, the first one is shown, and its
+worst keypoint is put where the clip's own labels say it is, as a person would drag it.
+
 Needs a display; on a headless machine::
 
-    xvfb-run -s "-screen 0 1600x1000x24" python benchmarks/napari_screenshot.py
+    xvfb-run -s "-screen 0 1600x1000x24" python benchmarks/napari_screenshot.py [--fix]
 """
 
 from __future__ import annotations
@@ -21,13 +25,37 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_clip(folder: Path, frames: int, size: int) -> Path:
+def make_clip(folder: Path, frames: int, size: int) -> tuple[Path, dict]:
     from core.skeleton import HUMAN
     from training.synthetic_video import render_clip, write_clip
 
     arrays = render_clip(HUMAN, "target", "S9", "walk", frames, 25.0, (size, size), 0)
     video, _ = write_clip(folder / "S9_walk", arrays)
-    return Path(video)
+    return Path(video), arrays
+
+
+def fix_worst_point(dock, truth) -> tuple[int, str, float]:
+    """Suggest, go to the first frame listed, move its worst point onto the label (the
+    drag napari reports). Returns (frame, keypoint, pixels moved)."""
+    import numpy as np
+    from napari.layers.base._base_constants import ActionType
+
+    got = dock.review.suggest()
+    frame = got[0].frame
+    points = dock.state.keypoints_layer()
+    rows = np.flatnonzero(np.rint(points.data[:, 0]) == frame)
+    names = list(points.features["keypoint"].iloc[rows])
+    from core.skeleton import HUMAN
+
+    true_yx = np.stack([truth[frame, HUMAN.index(n)][::-1] for n in names])
+    off = np.linalg.norm(points.data[rows, 1:] - true_yx, axis=1)
+    k = int(np.argmax(off))
+    row = int(rows[k])
+    points.data[row, 1:] = true_yx[k]
+    points.events.data(value=points.data, action=ActionType.CHANGED, data_indices=(row,),
+                       vertex_indices=((),))
+    dock.state.go_to_frame(frame)
+    return frame, names[k], float(off[k])
 
 
 def model_checkpoint(folder: Path) -> tuple[Path, str]:
@@ -53,7 +81,11 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=384, help="clip frame size (square)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="model to predict with (default: the shipped default model)")
+    parser.add_argument("--fix", action="store_true",
+                        help="suggest frames and correct one (docs/images/napari_fix.png)")
     args = parser.parse_args()
+    if args.fix and args.out == parser.get_default("out"):
+        args.out = ROOT / "docs" / "images" / "napari_fix.png"
 
     import warnings
 
@@ -68,7 +100,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        video = make_clip(tmp, 40, args.size)
+        video, arrays = make_clip(tmp, 40, args.size)
         checkpoint, which = model_checkpoint(tmp)
         if args.checkpoint is not None:
             checkpoint, which = args.checkpoint, str(args.checkpoint)
@@ -86,6 +118,10 @@ def main() -> int:
         points = dock.state.keypoints_layer()
         viewer.layers.selection.active = points
         dock.review.slider.setValue(30)
+        fixed = None
+        if args.fix:
+            dock.tabs.setCurrentIndex(dock._review_tab)
+            fixed = fix_worst_point(dock, arrays["keypoints_2d"])
         start = time.perf_counter()
         while time.perf_counter() - start < 8:  # notifications fade out
             app.processEvents()
@@ -99,6 +135,8 @@ def main() -> int:
         _, buf = cv2.imencode(".png", cv2.cvtColor(rgba[..., :3], cv2.COLOR_RGB2BGR))
         atomic_write_bytes(args.out, buf.tobytes())
         print(f"wrote {args.out} ({rgba.shape[1]}x{rgba.shape[0]}), predictions by {which}")
+        if fixed is not None:
+            print(f"frame {fixed[0]}: {fixed[1]} moved {fixed[2]:.1f} px onto its label")
         viewer.close()
     return 0
 

@@ -123,8 +123,8 @@ def suggest_frames(track: Track, k: int = 10, edited: np.ndarray | None = None,
         track: the predictions (keypoints, confidence, flip_suspect).
         k: how many frames.
         edited: (T, J) bool, points already corrected by hand: their frames are skipped.
-        min_gap: picks are at least this many frames apart (default: 1 % of the video,
-            at least 3).
+        min_gap: picks are at least this many frames apart (default: a third of the
+            video's length over ``k``, at least 3), so they spread over the video.
         seed: the clustering's seed.
     """
     if k <= 0:
@@ -156,7 +156,7 @@ def suggest_frames(track: Track, k: int = 10, edited: np.ndarray | None = None,
                      1)
     score = signs.max(1) + 0.1 * signs.sum(1)
 
-    gap = max(3, int(np.ceil(0.01 * t))) if min_gap is None else int(min_gap)
+    gap = max(3, t // (3 * k)) if min_gap is None else int(min_gap)
     frames = idx
     open_ = np.ones(len(idx), bool)
     repeats = np.zeros(int(labels.max()) + 1)
