@@ -46,6 +46,29 @@ def test_review_with_a_keypoint_file_does_not_predict(clip, tmp_path, qtbot, mon
         viewer.close()
 
 
+@needs_display
+def test_review_reopens_the_corrections_saved_before(clip, tmp_path, qtbot, monkeypatch,
+                                                     capsys):
+    import shutil
+
+    from core.labels import corrections_path, save_with_edits
+
+    monkeypatch.setattr(napari, "run", lambda *a, **k: None)
+    video = shutil.copy(clip, tmp_path / "walk.mp4")
+    track = make_track(t=12, source=str(video))
+    edited = track.confidence > 0.9
+    save_with_edits(track, edited, corrections_path(video))
+    assert main(["review", str(video)]) == 0
+    assert "opening the corrections saved before" in capsys.readouterr().out
+    viewer = napari.current_viewer()
+    try:
+        dock = viewer.window.dock_widgets["Pose estimation"]
+        assert dock.predict.worker is None  # the saved keypoints, not a new prediction
+        assert dock.state.keypoints_layer().features["edited"].sum() == edited.sum()
+    finally:
+        viewer.close()
+
+
 def test_missing_video_is_a_one_line_error(tmp_path, capsys):
     assert main(["review", str(tmp_path / "nope.mp4")]) == 2
     err = capsys.readouterr().err
