@@ -43,10 +43,12 @@ class DataConfig:
 @dataclass
 class SyntheticConfig:
     """Synthetic data: ``style`` (randomized or target), an optional folder of
-    background pictures, and motion-capture files as extra pose sources."""
+    background pictures, and the share of people in free poses (``free_poses``: any
+    pose the joints allow; None keeps the style's)."""
 
     style: str = "randomized"
     background_folder: str | None = None
+    free_poses: float | None = None
 
 
 @dataclass

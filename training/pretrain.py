@@ -104,8 +104,10 @@ def synthetic_stream(cfg: TrainConfig, model: AbsPoseModel, batch_size: int, dev
                      ) -> SyntheticStream:
     from training.synthetic import style_config
 
-    style = style_config(cfg.synthetic.style, background_folder=cfg.synthetic.background_folder) \
-        if cfg.synthetic.background_folder else cfg.synthetic.style
+    c = cfg.synthetic
+    changes = {k: v for k, v in (("background_folder", c.background_folder),
+                                 ("free_poses", c.free_poses)) if v is not None}
+    style = style_config(c.style, **changes) if changes else c.style
     return SyntheticStream(style, model.skeleton, batch_size, model.input_size, device,
                            seed=seed, fov_deg=model.config.fov_deg,
                            with_appearance=with_appearance, images=images)

@@ -168,6 +168,14 @@ class TestRandomized:
         assert style_config("target").free_poses == 0.0  # the benchmark keeps its poses
         with pytest.raises(InputError, match="free_poses must be in"):
             SyntheticStream(style_config("randomized", free_poses=1.5), "human")
+        # the training config sets it for the stages' streams
+        from core.models import AbsPoseModel, ModelConfig
+        from training.config import load_config
+        from training.pretrain import synthetic_stream
+
+        cfg = load_config("tiny", ["synthetic.free_poses=0.5"])
+        stream = synthetic_stream(cfg, AbsPoseModel(ModelConfig.tiny()), 4, "cpu", 0)
+        assert stream.style.free_poses == 0.5 and float(stream.pose_source.weights[-1]) == 0.5
 
     def test_bad_arguments(self):
         with pytest.raises(InputError, match="unknown style"):
