@@ -255,7 +255,6 @@ class VideoPairStream:
         return out[0], out[1]
 
 
-
 class LabelledFrames:
     """Endless batches of the frames a person corrected by hand, for the supervised term
     of refinement: (images (B, 3, size, size) in [0, 1], keypoints (B, J, 2) normalized,

@@ -89,17 +89,21 @@ def build_frame_cache(cfg: TrainConfig, sources: Sequence[Path], out: Path) -> F
 
 def labelled_video(labels_path: Path, sources: Sequence[Path]) -> Path:
     """The footage a labels file belongs to: the one whose name starts its name
-    (``clip_keypoints.csv`` belongs to ``clip.mp4``), or the only one."""
-    stem = labels_path.name
-    owners = [src for src in sources
-              if stem.startswith((src.stem if src.is_file() else src.name) + "_")]
-    if len(owners) == 1:
+    (``clip_corrections.csv`` belongs to ``clip.mp4``), or the only one."""
+    name = labels_path.name
+    owners = sorted((src for src in sources if name.startswith(_stem(src) + "_")),
+                    key=lambda src: -len(_stem(src)))
+    if owners:  # the longest name that fits: walk_fast_... is walk_fast's, not walk's
         return owners[0]
     if len(sources) == 1:
         return sources[0]
     raise InputError(f"{labels_path}: cannot tell which of the {len(sources)} videos its "
-                     "frames belong to; name it <video>_keypoints.csv, as the review dock "
+                     "frames belong to; name it <video>_corrections.csv, as the review dock "
                      "saves it, or refine that video alone")
+
+
+def _stem(source: Path) -> str:
+    return source.stem if source.suffix else source.name  # a video, or a frames folder
 
 
 def load_labels(labels_path: str | Path, sources: Sequence[Path]):

@@ -531,3 +531,14 @@ def test_export_model_takes_the_renderer_of_another_model(pretrained, tmp_path, 
                  str(tmp_path / "other.pt")]) == 2
     assert "does not fit" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_labels_belong_to_the_video_they_are_named_after(tmp_path):
+    from training.train import labelled_video
+
+    a, b = tmp_path / "walk.mp4", tmp_path / "walk_fast.mp4"
+    assert labelled_video(Path("walk_corrections.csv"), [a, b]) == a
+    assert labelled_video(Path("walk_fast_corrections.csv"), [a, b]) == b
+    assert labelled_video(Path("fixes.csv"), [a]) == a  # the only one
+    with pytest.raises(InputError, match="cannot tell which of the 2 videos"):
+        labelled_video(Path("fixes.csv"), [a, b])
