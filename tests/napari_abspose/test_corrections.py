@@ -69,6 +69,11 @@ def test_fix_save_close_reopen_refine_with_labels(make_napari_viewer, qtbot, vid
     assert dock.state.edited_count() == 1 + HUMAN.num_keypoints
     path, frames = dock.state.save_corrections()
     assert path == corrections_path(video) and frames == 2
+    # Export: the corrected frames for DeepLabCut and as COCO, the frames as PNG
+    folder = dock.export.export(video.parent / "project", "labels")
+    assert folder == video.parent / "project" / "labeled-data" / "walk"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "CollectedData_abspose.csv", "img02.png", "img07.png", "walk_labels_coco.json"]
     viewer.close()
 
     # reopen the video and its corrections: every edit is back, where it was put
