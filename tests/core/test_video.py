@@ -51,6 +51,21 @@ class TestReader:
         with pytest.raises(InputError, match="no frame 12"):
             reader.read(12)
 
+    def test_some_frames_in_one_pass(self, clip, tmp_path):
+        got = video.frames_at(clip, [9, 2, 2, 11])
+        assert sorted(got) == [2, 9, 11]
+        assert {i: round(level(f)) for i, f in got.items()} == {2: 2, 9: 9, 11: 11}
+        with pytest.raises(InputError, match="no frame 12 \\(the video has 12\\)"):
+            video.frames_at(clip, [3, 12])
+        folder = tmp_path / "seq"
+        folder.mkdir()
+        for i, f in enumerate(ramp_frames(4)):
+            cv2.imwrite(str(folder / f"{i:03d}.png"), f)
+        assert round(level(video.frames_at(folder, [3])[3])) == 3
+        with pytest.raises(InputError, match="no frame 4 \\(4 images\\)"):
+            video.frames_at(folder, [4])
+        assert video.frames_at(clip, []) == {}
+
     def test_stated_count_too_high(self, tmp_path):
         # an MJPG AVI cut in half still states the full count in its header
         full = write_video(tmp_path / "full.avi", ramp_frames(40))
