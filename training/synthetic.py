@@ -86,7 +86,7 @@ class StyleConfig:
     girth: tuple[float, float] = (0.78, 1.3)
     limbs: LimbLengths = field(default_factory=LimbLengths)
     activities: list[str] | None = None
-    free_poses: float = 0.3
+    free_poses: float = 0.0
     bystanders: float = 0.3
     body: str = "mesh"
 

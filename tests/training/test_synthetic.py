@@ -154,16 +154,18 @@ class TestRandomized:
             SyntheticStream("target", "human", images=False)
 
     def test_a_share_of_free_poses(self):
-        # the randomized style mixes in any pose the joints allow; labels only: fast
+        # the randomized style can mix in any pose the joints allow; labels only: fast
         drawn = []
-        s = SyntheticStream("randomized", "human", batch_size=500, seed=0, images=False)
+        s = SyntheticStream(style_config("randomized", free_poses=0.3), "human",
+                            batch_size=500, seed=0, images=False)
         for _ in range(4):
             drawn += s.next().activity
-        share = drawn.count("free") / len(drawn)
-        assert abs(share - style_config("randomized").free_poses) < 0.04
+        assert abs(drawn.count("free") / len(drawn) - 0.3) < 0.04
         assert len(set(drawn) - {"free"}) >= 15  # the everyday ones share the rest
-        none = SyntheticStream(style_config("randomized", free_poses=0.0), "human",
-                               batch_size=500, seed=0, images=False).next().activity
+        # by default everyday poses only (measured no better on real photos)
+        assert style_config("randomized").free_poses == 0.0
+        none = SyntheticStream("randomized", "human", batch_size=500, seed=0,
+                               images=False).next().activity
         assert "free" not in none
         assert style_config("target").free_poses == 0.0  # the benchmark keeps its poses
         with pytest.raises(InputError, match="free_poses must be in"):
