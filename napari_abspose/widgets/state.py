@@ -202,20 +202,22 @@ class PoseState:
         for ly in self.skeleton_image_layers():
             ly.visible = self.skeleton_images_visible
 
-    def swap_left_right(self, frame: int | None = None) -> int:
-        """Swap left and right keypoints on ``frame`` (default: the one shown)."""
+    def _edit_keypoints(self, what: str) -> Any:
+        """The keypoints layer, attached for a hand edit, or an InputError."""
         points = self.keypoints_layer()
         if points is None:
-            raise InputError("no keypoints to fix: predict or open a keypoint file first")
+            raise InputError(f"no keypoints to {what}: predict or open a keypoint file first")
         self.attach(points)
+        return points
+
+    def swap_left_right(self, frame: int | None = None) -> int:
+        """Swap left and right keypoints on ``frame`` (default: the one shown)."""
+        self._edit_keypoints("fix")
         return self.editor.swap_left_right(frame)
 
     def confirm_frame(self, frame: int | None = None) -> int:
         """Mark every point of ``frame`` (default: the one shown) as right by hand."""
-        points = self.keypoints_layer()
-        if points is None:
-            raise InputError("no keypoints to confirm: predict or open a keypoint file first")
-        self.attach(points)
+        self._edit_keypoints("confirm")
         return self.editor.confirm_frame(frame)
 
     def corrections_file(self) -> Path:
