@@ -353,14 +353,14 @@ class TestTrainAndRefine:
             return np.linalg.norm(track.keypoints[[2, 8]] - target[[2, 8]], axis=-1).mean()
 
         # the labelled term alone (every other weight 0), the crop fixed: it must pull
-        # the predictions of the corrected frames onto the corrections
+        # the predictions of the corrected frames onto the corrections (14.3 -> 4.0 px)
         others = ("perceptual", "image_gan", "image_feature_matching", "skeleton_gan",
                   "skeleton_image", "synthetic_skeleton_image", "synthetic_keypoints_2d",
                   "synthetic_keypoints_3d", "synthetic_rotations")
         only = [f"refine.weights.{k}=0" for k in others] + [
             "data.crop_scale=[1.0,1.0]", "data.crop_offset=0.0", "refine.synthetic_batch_size=0"]
         items = list(refine_iter([video], pretrained, out=tmp_path / "r", config="tiny",
-                                 steps=12, lr=1e-2, device="cpu", labels=labels,
+                                 steps=20, lr=3e-3, device="cpu", labels=labels,
                                  overrides=only))
         assert all("labels_keypoints_2d" in p.losses for p in items if p.losses)
         after = predicted(items[-1].checkpoint)
