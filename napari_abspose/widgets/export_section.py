@@ -55,16 +55,18 @@ def export_keypoints(state: PoseState, path: str | Path, fmt: str) -> Path:
 
 def export_corrected_frames(state: PoseState, folder: str | Path) -> Path:
     """The frames corrected by hand as labels under ``folder`` (DeepLabCut's
-    ``labeled-data/<video>/`` with COCO beside); returns the labels folder."""
-    from core.labels import export_labels, labels_from_track
+    ``labeled-data/<video>/`` with COCO beside); returns the labels folder. The
+    corrections are saved first and the export is made from that file, so it holds
+    every correction saved before too, not only this window's."""
+    from core.labels import export_labels, read_labels
     from napari_abspose.layers import META
     from napari_abspose.lazy_video import LazyVideo
 
-    track, edited = state.track()
-    labels = labels_from_track(track, edited)
-    if not len(labels):
+    if not state.edited_count():
         raise InputError("no frame is corrected yet: drag points, swap [F] or confirm [C] "
                          "frames first")
+    saved, _ = state.save_corrections()
+    labels = read_labels(saved)
     video = state.video_layer()
     data = getattr(video, "data", None)
     if not isinstance(data, LazyVideo):

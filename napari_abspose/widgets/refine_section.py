@@ -78,7 +78,6 @@ class RefineSection(QGroupBox):
         self.refine_iter = refine_iter  # None: training.refine.refine_iter
         self.worker: Any = None
         self.last: Any = None  # the latest RefineProgress
-        self.labels: Path | None = None  # the corrections the running refinement learns
         self._pbar: Any = None
 
         self.steps = QSpinBox()
@@ -165,7 +164,6 @@ class RefineSection(QGroupBox):
         self.result.setText("")
         self.last = None
         self.status.setText("Starting…" + note)
-        self.labels = labels
         self._set_running(True)
         self._pbar = progress(total=opts["steps"] or 0, desc="Refine")
         self.worker = self.state.add_job(start_worker(
