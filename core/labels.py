@@ -26,6 +26,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -100,12 +101,22 @@ def corrections_path(video: str | Path) -> Path:
     return video.parent / f"{stem}_corrections.csv"
 
 
-def save_with_edits(track: Track, edited: np.ndarray, path: str | Path
-                    ) -> tuple[Path, int]:
+class Saved(NamedTuple):
+    """What :func:`save_with_edits` wrote: the file, the track and edited flags in it
+    (this save's merged with the file's earlier ones), and how many points of those
+    came from the earlier file."""
+
+    path: Path
+    track: Track
+    edited: np.ndarray
+    kept: int
+
+
+def save_with_edits(track: Track, edited: np.ndarray, path: str | Path) -> Saved:
     """Write ``track`` and its ``edited`` flags as a tidy CSV, atomically, keeping every
     point an earlier version of the file marks edited that is not edited here (the
     earlier position, flag kept): a save never drops an edit made earlier, e.g. in a
-    window opened on fresh predictions. Returns (path, points kept from the file)."""
+    window opened on fresh predictions."""
     from core.export import read_edited, read_tidy_csv, write_tidy_csv
 
     path = Path(path)
@@ -130,7 +141,7 @@ def save_with_edits(track: Track, edited: np.ndarray, path: str | Path
 
                 track = replace(track, keypoints=keypoints, confidence=confidence)
                 edited |= take
-    return write_tidy_csv(track, path, edited=edited), kept
+    return Saved(write_tidy_csv(track, path, edited=edited), track, edited, kept)
 
 
 def dlc_image_name(frame: int, num_frames: int) -> str:

@@ -44,7 +44,7 @@ def export_keypoints(state: PoseState, path: str | Path, fmt: str) -> Path:
 
     path = Path(path)
     if fmt == "csv":
-        return state.save_corrections(path)[0]
+        return state.save_corrections(path).path
     if fmt == "labels":
         return export_corrected_frames(state, path)
     track, _ = state.track()
@@ -56,17 +56,17 @@ def export_keypoints(state: PoseState, path: str | Path, fmt: str) -> Path:
 def export_corrected_frames(state: PoseState, folder: str | Path) -> Path:
     """The frames corrected by hand as labels under ``folder`` (DeepLabCut's
     ``labeled-data/<video>/`` with COCO beside); returns the labels folder. The
-    corrections are saved first and the export is made from that file, so it holds
-    every correction saved before too, not only this window's."""
-    from core.labels import export_labels, read_labels
+    corrections are saved first and the export is made from what was saved, so it
+    holds every correction saved before too, not only this window's."""
+    from core.labels import export_labels, labels_from_track
     from napari_abspose.layers import META
     from napari_abspose.lazy_video import LazyVideo
 
     if not state.edited_count():
         raise InputError("no frame is corrected yet: drag points, swap [F] or confirm [C] "
                          "frames first")
-    saved, _ = state.save_corrections()
-    labels = read_labels(saved)
+    saved = state.save_corrections()
+    labels = labels_from_track(saved.track, saved.edited)
     video = state.video_layer()
     data = getattr(video, "data", None)
     if not isinstance(data, LazyVideo):

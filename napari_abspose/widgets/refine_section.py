@@ -154,11 +154,13 @@ class RefineSection(QGroupBox):
         labels, note = None, ""
         if self.state.edited_count():
             try:  # the corrections teach the model: saved first, nothing lost
-                labels, frames = self.state.save_corrections()
+                saved = self.state.save_corrections()
             except (AbsPoseError, OSError) as err:
                 show_warning(f"Could not save the corrections to learn from: {err}")
                 return
-            note = f" Learning from {frames} corrected frames (saved to {labels})."
+            labels = saved.path
+            note = (f" Learning from {int(saved.edited.any(1).sum())} corrected frames "
+                    f"(saved to {labels}).")
         self.plot.clear()
         self.plot.show()
         self.result.setText("")

@@ -185,10 +185,7 @@ class ReviewSection(QGroupBox):
         self.review, how = frames_to_review(np.asarray(points.data)[:, 0],
                                             f["confidence"].to_numpy(),
                                             f["flip_suspect"].to_numpy(), self.state.threshold)
-        for frame, reason in self.review[:MAX_ITEMS]:
-            item = QListWidgetItem(f"frame {frame}: {reason}")
-            item.setData(Qt.UserRole, frame)
-            self.list.addItem(item)
+        self._list_frames(self.review[:MAX_ITEMS])
         more = f" The first {MAX_ITEMS} are listed." if len(self.review) > MAX_ITEMS else ""
         self.summary.setText(how + more)
         self.summary.setWordWrap(True)
@@ -206,10 +203,7 @@ class ReviewSection(QGroupBox):
             return []
         self.list.clear()
         self.review = [(s.frame, s.reason) for s in got]
-        for k, (frame, reason) in enumerate(self.review):
-            item = QListWidgetItem(f"{k + 1}. frame {frame}: {reason}")
-            item.setData(Qt.UserRole, frame)
-            self.list.addItem(item)
+        self._list_frames(self.review, numbered=True)
         self.suggested = True
         done = int(edited.any(1).sum())
         self.summary.setText(
@@ -221,6 +215,14 @@ class ReviewSection(QGroupBox):
             self.list.setCurrentRow(0)
             self.state.go_to_frame(self.review[0][0])
         return got
+
+    def _list_frames(self, frames: list[tuple[int, str]], numbered: bool = False) -> None:
+        """Add (frame, reason) items to the list; a click jumps to the frame."""
+        for k, (frame, reason) in enumerate(frames):
+            text = f"frame {frame}: {reason}"
+            item = QListWidgetItem(f"{k + 1}. {text}" if numbered else text)
+            item.setData(Qt.UserRole, frame)
+            self.list.addItem(item)
 
     def confirm(self) -> None:
         try:

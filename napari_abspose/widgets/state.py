@@ -234,18 +234,15 @@ class PoseState:
             raise InputError("no video file to save the corrections beside; open one first")
         return corrections_path(source)
 
-    def save_corrections(self, path: str | Path | None = None) -> tuple[Path, int]:
+    def save_corrections(self, path: str | Path | None = None):
         """Save the keypoints layer with its edits as a tidy CSV (default: the video's
         corrections file), atomically, keeping the edits an earlier version of the file
-        has (:func:`core.labels.save_with_edits`). Returns (path, edited frames)."""
+        has. Returns the :class:`core.labels.Saved` (path, merged track and edited
+        flags) of :func:`core.labels.save_with_edits`."""
         from core.labels import save_with_edits
 
         track, edited = self.track()
-        written, _ = save_with_edits(track, edited, path or self.corrections_file())
-        from core.export import read_edited
-
-        flags = read_edited(written, track)
-        return written, int(flags.any(1).sum()) if flags is not None else 0
+        return save_with_edits(track, edited, path or self.corrections_file())
 
     def edited_count(self) -> int:
         """Points of the keypoints layer marked edited."""

@@ -150,7 +150,7 @@ def test_a_save_keeps_the_edits_an_earlier_version_has(tmp_path):
     edited2 = np.zeros((12, 22), bool)
     edited2[5, 0] = True
     edited2[3, 5] = True
-    _, kept = save_with_edits(second, edited2, path)
+    kept = save_with_edits(second, edited2, path).kept
     assert kept == 1
     back = read_tidy_csv(path)
     flags = read_edited(path, back)
@@ -166,5 +166,5 @@ def test_a_save_keeps_the_edits_an_earlier_version_has(tmp_path):
     np.testing.assert_allclose(read_tidy_csv(path).keypoints[3, 4], third.keypoints[3, 4],
                                atol=1e-3)
     # another video's file (other length) is replaced, not merged
-    _, kept = save_with_edits(small_track(t=5), np.zeros((5, 22), bool), path)
+    kept = save_with_edits(small_track(t=5), np.zeros((5, 22), bool), path).kept
     assert kept == 0 and len(read_tidy_csv(path)) == 5

@@ -67,7 +67,8 @@ def test_fix_save_close_reopen_refine_with_labels(make_napari_viewer, qtbot, vid
     viewer.dims.set_current_step(0, 7)
     dock.review.confirm()  # frame 7: right as it is
     assert dock.state.edited_count() == 1 + HUMAN.num_keypoints
-    path, frames = dock.state.save_corrections()
+    saved = dock.state.save_corrections()
+    path, frames = saved.path, int(saved.edited.any(1).sum())
     assert path == corrections_path(video) and frames == 2
     # Export: the corrected frames for DeepLabCut and as COCO, the frames as PNG
     folder = dock.export.export(video.parent / "project", "labels")
