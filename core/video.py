@@ -52,6 +52,14 @@ def list_images(folder: str | Path) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def read_image(path: str | Path) -> np.ndarray:
+    """One picture file as RGB uint8 (H, W, 3); an InputError when it cannot be read."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"{path}: not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def check_frame_size(size: tuple[int, int], input_size: tuple[int, int],
                      where: str | Path | None = None) -> None:
     """InputError when frames of ``size`` (H, W) are smaller than the model input
@@ -79,9 +87,7 @@ def check_footage(path: str | Path, input_size: tuple[int, int] | None = None
         if not images:
             raise InputError(f"{path}: a folder with no video file and no image "
                              f"({', '.join(IMAGE_EXTENSIONS)}) in it")
-        first = cv2.imread(str(images[0]), cv2.IMREAD_COLOR)
-        if first is None:
-            raise InputError(f"{images[0]}: not a readable image")
+        first = read_image(images[0])
         size = (int(first.shape[0]), int(first.shape[1]))
     else:
         size = VideoReader(path).size
@@ -203,28 +209,38 @@ class VideoReader:
         """One frame (H, W, 3) RGB by index, decoding from the start (exact, not fast).
 
         Seeking by frame number is unreliable in many codecs, so this walks the file;
-        use it for a few frames, not in a loop (iterate instead).
+        use it for a few frames, not in a loop (iterate instead, or :meth:`read_many`).
         """
-        if index < 0:
-            raise InputError(f"frame index must be >= 0, got {index}")
+        return self.read_many([index])[int(index)]
+
+    def read_many(self, indices) -> dict[int, np.ndarray]:
+        """Frames by index, {index: (H, W, 3) RGB}, in one walk through the file."""
+        wanted = sorted({int(i) for i in indices})
+        if wanted and wanted[0] < 0:
+            raise InputError(f"frame index must be >= 0, got {wanted[0]}")
+        out: dict[int, np.ndarray] = {}
+        if not wanted:
+            return out
         cap = _open_capture(str(self.path))
+        n = 0
         try:
-            for _ in range(index):
-                if not cap.grab():
-                    break
-            else:
-                ok, bgr = cap.read()
-                if ok and bgr is not None:
-                    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            for i in wanted:
+                while n < i and cap.grab():
+                    n += 1
+                ok, bgr = cap.read() if n == i else (False, None)
+                if not ok or bgr is None:
+                    raise InputError(f"{self.path}: no frame {i} (the video has {n})")
+                out[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                n += 1
         finally:
             cap.release()
-        raise InputError(f"{self.path}: no frame {index}")
+        return out
 
 
 def frames_at(source: str | Path, indices) -> dict[int, np.ndarray]:
     """Some frames of a video file or an image-sequence folder by index, RGB uint8
-    (H, W, 3), in one pass (exact, as :meth:`VideoReader.read`); an index past the end
-    is an InputError naming it."""
+    (H, W, 3), in one pass (:meth:`VideoReader.read_many` for a file); an index past
+    the end is an InputError naming it."""
     source = Path(source)
     wanted = sorted({int(i) for i in indices})
     if not wanted:
@@ -235,28 +251,8 @@ def frames_at(source: str | Path, indices) -> dict[int, np.ndarray]:
         files = list_images(source)
         if wanted[-1] >= len(files):
             raise InputError(f"{source}: no frame {wanted[-1]} ({len(files)} images)")
-        out = {}
-        for i in wanted:
-            bgr = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise InputError(f"{files[i]}: not a readable image")
-            out[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        return out
-    VideoReader(source)  # a clear error for what is not a video
-    cap = _open_capture(str(source))
-    out, n = {}, 0
-    try:
-        for i in wanted:
-            while n < i and cap.grab():
-                n += 1
-            ok, bgr = cap.read() if n == i else (False, None)
-            if not ok or bgr is None:
-                raise InputError(f"{source}: no frame {i} (the video has {n})")
-            out[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            n += 1
-    finally:
-        cap.release()
-    return out
+        return {i: read_image(files[i]) for i in wanted}
+    return VideoReader(source).read_many(wanted)
 
 
 def batched(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[tuple[int, np.ndarray]]:

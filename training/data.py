@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import InputError
-from core.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_images, list_videos
+from core.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_images, list_videos, read_image
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +59,11 @@ def _is_image_sequence(folder: Path) -> bool:
 def read_frames(source: Path, stride: int = 1, max_frames: int | None = None
                 ) -> Iterator[np.ndarray]:
     """RGB uint8 frames (H, W, 3) of a video file or an image-sequence folder."""
-    import cv2
-
     if source.is_dir():
         for n, f in enumerate(list_images(source)[::stride]):
             if max_frames is not None and n >= max_frames:
                 return
-            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-            if img is None:
-                raise InputError(f"{f}: not a readable image")
-            yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            yield read_image(f)
         return
     from core.video import VideoReader
 

@@ -19,12 +19,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from core.crop import CropTransform, crop_frame
 from core.errors import InputError
 from core.skeleton import Skeleton
+from core.video import read_image
 
 
 @dataclass
@@ -95,10 +95,7 @@ def person_crops(people: list[PhotoPerson], size: int = 128, scale: float = 1.25
     cache: dict[Path, np.ndarray] = {}
     for p in people:
         if p.image not in cache:
-            bgr = cv2.imread(str(p.image), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise InputError(f"{p.image}: cannot read this image")
-            cache[p.image] = bgr[..., ::-1]
+            cache[p.image] = read_image(p.image)
         t = crop_transform(p.bbox, size, scale)
         crops.append(crop_frame(cache[p.image], t))
         truth.append(t.to_input(p.keypoints))
