@@ -103,16 +103,22 @@ def kmeans(x: np.ndarray, k: int, iterations: int = 25, seed: int = 0
         d2 = np.minimum(d2, ((x - centres[-1]) ** 2).sum(1))
     c = np.stack(centres)
     for _ in range(iterations):
-        dist = ((x[:, None] - c[None]) ** 2).sum(-1)
-        labels = dist.argmin(1)
+        labels = _sq_dist(x, c).argmin(1)
         new = np.stack([x[labels == i].mean(0) if (labels == i).any() else c[i]
                         for i in range(len(c))])
         if np.allclose(new, c):
             break
         c = new
-    dist = ((x[:, None] - c[None]) ** 2).sum(-1)
+    dist = _sq_dist(x, c)
     labels = dist.argmin(1)
     return labels, np.sqrt(dist[np.arange(n), labels])
+
+
+def _sq_dist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """(N, K) squared distances between rows of x (N, D) and c (K, D), without an
+    (N, K, D) array: a long video has hundreds of thousands of frames."""
+    d = (x * x).sum(1)[:, None] - 2.0 * x @ c.T + (c * c).sum(1)[None]
+    return np.maximum(d, 0.0)
 
 
 def suggest_frames(track: Track, k: int = 10, edited: np.ndarray | None = None,
@@ -157,7 +163,6 @@ def suggest_frames(track: Track, k: int = 10, edited: np.ndarray | None = None,
     score = signs.max(1) + 0.1 * signs.sum(1)
 
     gap = max(3, t // (3 * k)) if min_gap is None else int(min_gap)
-    frames = idx
     open_ = np.ones(len(idx), bool)
     repeats = np.zeros(int(labels.max()) + 1)
     picked: list[int] = []
@@ -167,7 +172,7 @@ def suggest_frames(track: Track, k: int = 10, edited: np.ndarray | None = None,
         r = int(np.argmax(eff))
         picked.append(r)
         repeats[labels[r]] += 1
-        open_ &= np.abs(frames - frames[r]) >= gap
+        open_ &= np.abs(idx - idx[r]) >= gap
         open_[r] = False
         if not open_.any() and len(picked) < k:  # a short video: relax the gap
             open_ = np.ones(len(idx), bool)
@@ -209,6 +214,6 @@ def pose_rarity(poses: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, n
     if usual.any() and not usual.all():
         centres = np.stack([poses[labels == c].mean(0) if count[c] else poses[0]
                             for c in range(len(count))])
-        to_usual = np.sqrt(((poses[:, None] - centres[usual][None]) ** 2).sum(-1)).min(1)
+        to_usual = np.sqrt(_sq_dist(poses, centres[usual]).min(1))
         dist = np.where(usual[labels], dist, to_usual)
     return labels, dist
