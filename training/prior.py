@@ -1,7 +1,7 @@
 """The pose prior's real samples (paper, Section 5.1): skeleton images of unpaired poses.
 
 Poses come from a pose source (the procedural activities, or motion capture through
-:class:`training.bvh.BVHPoseSource`), with random limb lengths (5.2), seen by random
+:class:`training.poses.bvh.BVHPoseSource`), with random limb lengths (5.2), seen by random
 cameras and framed at random sizes and offsets like the crops of the real footage, then
 drawn with Eq. 1 in the training layout. The pose-prior discriminator learns that these
 are what skeleton images look like.
@@ -46,7 +46,7 @@ class PriorConfig:
 def pose_source(skeleton: Skeleton, config: PriorConfig) -> Any:
     """The configured source: BVH files when given, else the procedural activities."""
     if config.bvh:
-        from training.bvh import BVHPoseSource
+        from training.poses.bvh import BVHPoseSource
 
         return BVHPoseSource(list(config.bvh), skeleton, mapping=config.bvh_mapping)
     return ProceduralPoseSource(skeleton)

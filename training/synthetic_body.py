@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from core.skeleton import Skeleton
+from training.poses import human as human_poses
+from training.poses import quadruped as quadruped_poses
 
 REGIONS = ("skin", "hair", "top", "bottom", "shoes", "coat2", "prop")
 SKIN, HAIR, TOP, BOTTOM, SHOES, COAT2, PROP = range(len(REGIONS))
@@ -216,12 +218,10 @@ def _human_extras() -> list[Part]:
 def body_model(skeleton: Skeleton, extras: bool = False) -> BodyModel:
     """The body of a skeleton: hand-made for HUMAN and QUADRUPED, capsules per edge else.
     ``extras`` adds the target style's long hair and skirt to a human."""
-    from training import poses_human, poses_quadruped
-
     names = set(skeleton.keypoints)
-    human = set(poses_human.REQUIRED) | {"head_top", "nose", "left_eye", "right_eye",
+    human = set(human_poses.REQUIRED) | {"head_top", "nose", "left_eye", "right_eye",
                                          "left_ear", "right_ear"}
-    quad = set(poses_quadruped.REQUIRED) | {"nose", "tail_tip", "left_ear", "right_ear",
+    quad = set(quadruped_poses.REQUIRED) | {"nose", "tail_tip", "left_ear", "right_ear",
                                             "left_front_paw", "right_front_paw",
                                             "left_back_paw", "right_back_paw"}
     if human <= names:

@@ -8,15 +8,15 @@ from core.camera import forward_kinematics
 from core.errors import InputError
 from core.skeleton import HUMAN
 from tests.training.test_poses import human_chirality
-from training.bvh import (
+from training.poses import sample_poses
+from training.poses.bvh import (
     DEFAULT_MAPPING,
     BVHPoseSource,
     load_bvh,
     load_mapping,
     retarget,
 )
-from training.bvh_retarget import positions_to_globals
-from training.poses import sample_poses
+from training.poses.bvh_retarget import positions_to_globals
 
 WALK = Path(__file__).resolve().parents[3] / "shared" / "data" / "mocap" / "walk_120hz.bvh"
 needs_walk = pytest.mark.skipif(not WALK.is_file(), reason=f"{WALK} not present")

@@ -18,7 +18,7 @@ from training.poses import (
     random_bone_lengths,
     sample_poses,
 )
-from training.poses_motion import activities_for
+from training.poses.activities import activities_for
 
 
 def human_chirality(joints: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.print_bvh_map:
-        from training.bvh import DEFAULT_MAPPING
+        from training.poses.bvh import DEFAULT_MAPPING
 
         print(DEFAULT_MAPPING, end="")
         return 0

@@ -28,8 +28,8 @@ import torch
 from core.camera import euler_to_matrix
 from core.errors import InputError
 from core.skeleton import HUMAN, Skeleton
-from training.bvh_retarget import positions_to_globals
-from training.poses import (
+from training.poses.bvh_retarget import positions_to_globals
+from training.poses.sources import (
     LimbLengths,
     PoseBatch,
     PoseSequence,

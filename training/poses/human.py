@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from core.skeleton import Skeleton
-from training.poses_motion import Activities, Motion, MotionFrame
+from training.poses.motion import Activities, Motion, MotionFrame
 
 REQUIRED = ("pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee",
             "right_ankle", "spine", "thorax", "neck", "left_shoulder", "left_elbow",

@@ -1,7 +1,7 @@
 """Procedural quadruped activities for :mod:`training.poses`: stand, walk, trot, gallop,
 sit, lie, sniff, look around, play bow, with head and tail motion in all of them.
 
-Same conventions as :mod:`training.poses_human` (degrees, R = Rx Ry Rz, written for the
+Same conventions as :mod:`training.poses.human` (degrees, R = Rx Ry Rz, written for the
 left side and mirrored): the animal faces -z at rest; shoulder / hip x < 0 swings a leg
 forward, front elbow x > 0 folds the fore paw back, back knee x < 0 folds the hind paw
 forward; root pitch < 0 raises the front.
@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from core.skeleton import Skeleton
-from training.poses_human import TAU, hold
-from training.poses_motion import Activities, Motion, MotionFrame
+from training.poses.human import TAU, hold
+from training.poses.motion import Activities, Motion, MotionFrame
 
 REQUIRED = ("spine_base", "spine_mid", "withers", "neck", "head", "tail_base", "tail_mid",
             "left_front_shoulder", "left_front_elbow", "right_front_shoulder",
