@@ -1,4 +1,4 @@
-"""How fast a video opens and scrubs in napari through :class:`LazyVideo`.
+"""How fast a video opens and scrubs in napari through :class:`core.video.LazyVideo`.
 
     python benchmarks/napari_lazy_video.py                   # 100k-frame synthetic video
     python benchmarks/napari_lazy_video.py --frames 20000    # shorter (faster to write)
@@ -28,9 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.video import VideoReader, VideoWriter
+from core.video import LazyVideo, VideoReader, VideoWriter
 from napari_abspose._reader import read_file
-from napari_abspose.lazy_video import LazyVideo
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CLIP = ROOT.parent / "shared" / "data" / "real" / "dance_part1.mp4"

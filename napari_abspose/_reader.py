@@ -3,8 +3,8 @@
 ``get_reader(path)`` returns a reader function for what this plugin handles and None
 for everything else (so other readers get their turn):
 
-* videos (mp4, m4v, avi, mov, mkv): a :class:`~napari_abspose.lazy_video.LazyVideo`
-  image layer (frames decoded on demand, so long videos open at once);
+* videos (mp4, m4v, avi, mov, mkv): a :class:`~core.video.LazyVideo` image layer
+  (frames decoded on demand, so long videos open at once);
 * keypoint files written by :mod:`core.export`: tidy CSV, DeepLabCut CSV, COCO JSON
   and the 3D npz: a Points layer (the dock draws the skeleton of the frame shown).
 
@@ -115,7 +115,7 @@ def read_file(path: str | Path) -> list[LayerData]:
 
 def video_layer(path: str | Path) -> LayerData:
     """An RGB image layer over a lazily decoded video."""
-    from napari_abspose.lazy_video import LazyVideo
+    from core.video import LazyVideo
 
     video = LazyVideo(path)
     meta = {"kind": "video", "path": str(Path(path).resolve()), "fps": video.fps}

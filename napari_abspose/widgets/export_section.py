@@ -59,8 +59,8 @@ def export_corrected_frames(state: PoseState, folder: str | Path) -> Path:
     corrections are saved first and the export is made from what was saved, so it
     holds every correction saved before too, not only this window's."""
     from core.labels import export_labels, labels_from_track
+    from core.video import LazyVideo
     from napari_abspose.layers import META
-    from napari_abspose.lazy_video import LazyVideo
 
     if not state.edited_count():
         raise InputError("no frame is corrected yet: drag points, swap [F] or confirm [C] "

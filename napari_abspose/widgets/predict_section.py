@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from core.errors import AbsPoseError, CheckpointError
-from napari_abspose.lazy_video import LazyVideo
+from core.video import LazyVideo
 from napari_abspose.widgets.state import PoseState
 from napari_abspose.workers import PredictProgress, predict_job, start_worker
 

@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
 )
 
 from core.errors import AbsPoseError, InputError
-from napari_abspose.lazy_video import LazyVideo
+from core.video import LazyVideo
 from napari_abspose.widgets.loss_plot import LossPlot
 from napari_abspose.widgets.state import PoseState
 from napari_abspose.workers import refine_job, start_worker

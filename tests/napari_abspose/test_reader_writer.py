@@ -8,10 +8,10 @@ from napari.utils.notifications import notification_manager
 
 from core import export
 from core.skeleton import HUMAN
+from core.video import LazyVideo
 from napari_abspose._reader import get_reader, read_file, read_paths
 from napari_abspose._writer import WRITERS, save_tidy_csv, write_tidy_csv
 from napari_abspose.layers import points_to_track, track_to_points
-from napari_abspose.lazy_video import LazyVideo
 from tests.napari_abspose.conftest import make_track, needs_display
 
 
