@@ -219,15 +219,6 @@ def layer_track(layer: Any) -> tuple[Track, np.ndarray]:
 
 
 # -- skeleton as vectors ----------------------------------------------------------------
-def frame_keypoints(data: np.ndarray, features: pd.DataFrame, keypoint_names: list[str],
-                    frame: int) -> np.ndarray:
-    """(J, 2) x, y pixels of one frame from Points rows (NaN where there is no point)."""
-    data = np.asarray(data, dtype=np.float64).reshape(-1, 3)
-    rows = np.nonzero(np.rint(data[:, 0]) == int(frame))[0]
-    sub = features.iloc[rows].reset_index(drop=True)
-    return points_grid(data[rows], sub, keypoint_names, int(frame) + 1)["keypoints"][int(frame)]
-
-
 def bone_vectors(keypoints: np.ndarray, edges: list[tuple[int, int]]) -> np.ndarray:
     """One frame's bones as 2D napari vectors: (E, 2, 2) of (y, x) and (dy, dx).
 

@@ -12,7 +12,6 @@ from napari_abspose.layers import (
     LOW_CONFIDENCE_BORDER,
     bone_vectors,
     border_colors,
-    frame_keypoints,
     guess_skeleton,
     keep_edited,
     points_grid,
@@ -104,14 +103,6 @@ class TestSkeletonVectors:
         assert v.shape == (2, 2, 2)
         assert v[0].tolist() == [[20, 10], [4, 3]]  # (y, x), (dy, dx)
         assert v[1].tolist() == [[24, 13], [0, 0]]  # a missing end: zero length
-
-    def test_frame_keypoints_picks_one_frame(self):
-        track = make_track()
-        data, kwargs, _ = track_to_points(track)
-        kp = frame_keypoints(data, kwargs["features"], track.keypoint_names, 4)
-        assert nan_equal(kp, track.keypoints[4])  # keypoint 10 is missing there
-        assert np.isnan(frame_keypoints(data, kwargs["features"], track.keypoint_names,
-                                        99)).all()
 
     def test_layer_colours_by_channel(self):
         data, kwargs, kind = skeleton_layer_data(HUMAN, "5ch", (120, 160), "s")
