@@ -13,7 +13,7 @@ Printed: median and best seconds per batch, samples/s (median), rendered images/
 Medians, because the machine may be shared. Styles: ``randomized`` (mesh people, its
 default), ``capsules`` (the randomized style with capsule people), ``target``; the stage
 shares time the capsule renderer's stages (mesh people are drawn by
-``training.synthetic_mesh_render``, outside them).
+``training.synthetic.render_mesh``, outside them).
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def sheets(folder: Path, size: int = 128) -> list[Path]:
     two frames each of two of their clips per slot (4 rows of 2 slots)."""
     from core.io import write_png
     from core.skeleton import HUMAN, QUADRUPED
-    from training.synthetic_target import TARGET_SUBJECTS
-    from training.synthetic_video import render_clip
+    from training.synthetic.target import TARGET_SUBJECTS
+    from training.synthetic.video import render_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     people = SyntheticStream("randomized", "human", batch_size=24, size=(size, size), seed=1)

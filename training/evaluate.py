@@ -33,7 +33,7 @@ Results are given per activity (the labels' per-frame ``activity``) and overall
 (the mean over all images, so longer activities weigh more).
 
 Labels are read from the ``.npz`` files ``abspose synth`` writes (the format is in
-``training/synthetic_video.py``); only ``keypoint_names`` and ``keypoints_2d`` are
+``training/synthetic/video.py``); only ``keypoint_names`` and ``keypoints_2d`` are
 required, so other labelled data can be evaluated by writing those two arrays (plus
 ``keypoints_3d`` and ``activity`` when known) next to each video. Keypoints are matched
 by name; labelled keypoints the model does not know are left out (and named).

@@ -101,7 +101,7 @@ class TestPretrain:
             raise AssertionError("an image was drawn")
 
         monkeypatch.setattr(synthetic, "render", no_drawing)
-        monkeypatch.setattr("training.synthetic_sampling.render", no_drawing)
+        monkeypatch.setattr("training.synthetic.sampling.render", no_drawing)
         off = [f"pretrain.weights.{w}=0" for w in (
             "perceptual", "image_gan", "image_feature_matching", "synthetic_skeleton_image",
             "synthetic_keypoints_2d")]

@@ -7,11 +7,12 @@ from core.errors import InputError
 from core.skeleton import HUMAN, QUADRUPED
 from tests.training.test_poses import CHIRALITY
 from training.cli import main
-from training.synthetic import SyntheticStream, style_config
-from training.synthetic_body import body_model
-from training.synthetic_mesh import MeshBody
-from training.synthetic_target import TARGET_TEST, TARGET_TRAIN, TargetWorld, prior_poses
-from training.synthetic_video import load_clip, render_clip, write_clip
+from training.synthetic.body import body_model
+from training.synthetic.mesh import MeshBody
+from training.synthetic.stream import SyntheticStream
+from training.synthetic.style import style_config
+from training.synthetic.target import TARGET_TEST, TARGET_TRAIN, TargetWorld, prior_poses
+from training.synthetic.video import load_clip, render_clip, write_clip
 
 SIZE = (64, 64)
 
@@ -244,7 +245,7 @@ class TestClips:
         assert np.abs(np.diff(means, axis=0)).max() < 4.0  # of 255
 
     def test_randomized_human_clips_are_mesh_people(self):
-        from training.synthetic_mesh import SEGMENTS
+        from training.synthetic.mesh import SEGMENTS
 
         arrays = render_clip(HUMAN, "randomized", "R1", "walk", frames=6, size=(64, 64))
         again = render_clip(HUMAN, "randomized", "R1", "walk", frames=6, size=(64, 64))
@@ -284,14 +285,14 @@ class TestCommand:
 class TestRasterizer:
     @staticmethod
     def _caps(a, b, r):
-        from training.synthetic_render import project_capsules
+        from training.synthetic.raster_capsules import project_capsules
 
         a, b = torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)
         r = torch.tensor(r, dtype=torch.float32)
         return project_capsules(a, b, r, r, 100.0, (15.5, 15.5))
 
     def test_sphere_by_hand(self):
-        from training.synthetic_render import rasterize
+        from training.synthetic.raster_capsules import rasterize
 
         # a sphere of radius 0.2 m at 2 m: 10 px radius around the image centre
         cap = self._caps([[[0.0, 0.0, 2.0]]], [[[0.0, 0.0, 2.0]]], [[0.2]])
@@ -303,7 +304,7 @@ class TestRasterizer:
         assert torch.isinf(depth[0, 0]) and part[0, 0] == -1
 
     def test_nearer_part_wins(self):
-        from training.synthetic_render import rasterize
+        from training.synthetic.raster_capsules import rasterize
 
         cap = self._caps([[[0.0, 0.0, 3.0], [0.1, 0.0, 2.0]]],
                          [[[0.0, 0.0, 3.0], [0.1, 0.0, 2.0]]], [[0.3, 0.1]])
@@ -313,7 +314,7 @@ class TestRasterizer:
         assert part[15, 8] == 0  # only the first reaches here
 
     def test_behind_the_camera_and_off_screen(self):
-        from training.synthetic_render import rasterize
+        from training.synthetic.raster_capsules import rasterize
 
         cap = self._caps([[[0.0, 0.0, -1.0], [5.0, 0.0, 1.0]]],
                          [[[0.0, 0.0, -1.0], [6.0, 0.0, 1.0]]], [[0.3, 0.1]])
@@ -321,7 +322,7 @@ class TestRasterizer:
         assert (part == -1).all() and torch.isinf(depth).all()
 
     def test_batch_split_gives_the_same(self, monkeypatch):
-        import training.synthetic_render as render_mod
+        import training.synthetic.raster_capsules as render_mod
 
         g = torch.Generator().manual_seed(0)
         a = torch.rand(5, 4, 3, generator=g) * torch.tensor([1.0, 1.0, 1.0]) + torch.tensor(
@@ -338,7 +339,7 @@ class TestRasterizer:
 def test_blur_matches_a_convolution():
     import torch.nn.functional as F
 
-    from training.synthetic_post import _blur
+    from training.synthetic.post import _blur
 
     x = torch.rand(3, 20, 24, 3)
     sigma = torch.tensor([0.6, 1.0, 1.3])

@@ -6,11 +6,12 @@ from core.errors import InputError
 from core.skeleton import HUMAN
 from tests.training.test_poses import CHIRALITY
 from training.poses import sample_poses
-from training.synthetic import SyntheticStream, style_config
-from training.synthetic_mesh import MeshBody
-from training.synthetic_mesh_assets import EYE
-from training.synthetic_mesh_fit import SEGMENTS, kabsch, minimal_rotation
-from training.synthetic_raster import mesh_surface, project_vertices, rasterize_mesh
+from training.synthetic.mesh import MeshBody
+from training.synthetic.mesh_assets import EYE
+from training.synthetic.mesh_fit import SEGMENTS, kabsch, minimal_rotation
+from training.synthetic.raster_mesh import mesh_surface, project_vertices, rasterize_mesh
+from training.synthetic.stream import SyntheticStream
+from training.synthetic.style import style_config
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +180,8 @@ def test_a_bystander_in_front_hides_the_subject(body):
     keypoints behind it are not visible, and its pixels are nobody's part."""
     from dataclasses import replace
 
-    from training.synthetic_mesh_render import render_mesh
-    from training.synthetic_sampling import _randomized, bystanders
+    from training.synthetic.render_mesh import render_mesh
+    from training.synthetic.sampling import _randomized, bystanders
 
     stream = SyntheticStream(style_config("randomized", occluders=0.0, bystanders=1.0),
                              HUMAN, batch_size=4, size=(48, 48), seed=2)

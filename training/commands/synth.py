@@ -4,7 +4,7 @@ activity, and a contact sheet), e.g. the labelled ``target`` benchmark::
     abspose synth --style target --out target_clips
     abspose synth --style target --out clips --subjects S1 S5 --activities walk sitting
 
-The label format is documented in ``training/synthetic_video.py``; the same arguments
+The label format is documented in ``training/synthetic/video.py``; the same arguments
 and seed give the same data.
 """
 
@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from core.io import write_png
     from core.skeleton import load_skeleton
     from training.poses import activity_names
-    from training.synthetic_target import TARGET_TEST
-    from training.synthetic_video import contact_sheet, render_clip, write_clip
+    from training.synthetic.target import TARGET_TEST
+    from training.synthetic.video import contact_sheet, render_clip, write_clip
 
     if args.out is None:
         raise InputError("--out is required (the folder to write the clips to)")

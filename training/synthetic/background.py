@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import InputError
-from training.synthetic_textures import hsv_to_rgb, pattern_value
+from training.synthetic.textures import hsv_to_rgb, pattern_value
 
 KINDS = ("room", "noise", "clutter", "images")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")

@@ -11,19 +11,13 @@ import torch
 
 from core.camera import forward_kinematics, pixel_to_normalized
 from training.poses import PoseBatch
-from training.synthetic import (
-    CameraPose,
-    RenderOutput,
-    SyntheticBatch,
-    camera_rotation,
-    frame_subject,
-    render,
-    to_batch,
-)
-from training.synthetic_background import sample_environment
-from training.synthetic_mesh import Bystanders, MeshBody, MeshShapes
-from training.synthetic_mesh_render import render_mesh
-from training.synthetic_textures import Appearance, sample_appearance
+from training.synthetic.background import sample_environment
+from training.synthetic.batch import RenderOutput, SyntheticBatch, to_batch
+from training.synthetic.camera import CameraPose, camera_rotation, frame_subject
+from training.synthetic.mesh import Bystanders, MeshBody, MeshShapes
+from training.synthetic.render_capsules import render
+from training.synthetic.render_mesh import render_mesh
+from training.synthetic.textures import Appearance, sample_appearance
 
 
 def _u(g, lo, hi, *shape):

@@ -10,7 +10,7 @@ benchmark, Tables 1 and 2).
   (``"S1"`` is always the same person). :data:`TARGET_TRAIN` are used unlabelled,
   :data:`TARGET_TEST` are held out with labels, and pose-prior poses come from
   :func:`prior_poses`, whose seeds no clip uses.
-* Clips: ``training/synthetic_video.py`` renders T continuous frames of one subject
+* Clips: ``training/synthetic/video.py`` renders T continuous frames of one subject
   doing one activity, with every label (``abspose synth``).
 """
 
@@ -22,28 +22,20 @@ from dataclasses import replace
 import torch
 
 from core.skeleton import Skeleton
-from training.poses import LimbLengths, PoseBatch, random_bone_lengths
+from training.poses import PoseBatch, random_bone_lengths
 from training.poses import sample_poses as _sample_poses
-from training.synthetic import (
-    StyleConfig,
-    camera_rotation,
-    frame_subject,
-)
-from training.synthetic_background import Environment, sample_environment
-from training.synthetic_body import body_model
-from training.synthetic_textures import Appearance, sample_appearance
+from training.synthetic.background import Environment, sample_environment
+from training.synthetic.body import body_model
+from training.synthetic.camera import camera_rotation, frame_subject
+from training.synthetic.sampling import render_pair
+from training.synthetic.style import TARGET_STYLE
+from training.synthetic.textures import Appearance, sample_appearance
 
 TARGET_TRAIN = ("S1", "S5", "S6", "S7", "S8")
 TARGET_TEST = ("S9", "S11")
 TARGET_SUBJECTS = TARGET_TRAIN + TARGET_TEST
 ENVIRONMENTS = ("lab", "office", "hall")
 VIEWS = (45.0, 135.0, 225.0, 315.0)  # camera azimuths, degrees, like four fixed cameras
-TARGET_STYLE = StyleConfig(
-    fill=(0.68, 0.82), offset=0.15, elevation=(6.0, 16.0), roll=0.0, blur=(0.0, 0.7),
-    noise=(0.008, 0.02), jitter=0.0, backgrounds=(1.0, 0.0, 0.0, 0.0), occluders=0.0,
-    wild=0.0, girth=(0.95, 1.22), body="capsules", bystanders=0.0, cut=0.0, free_poses=0.0,
-    limbs=LimbLengths(overall=(0.9, 1.1), part=(0.93, 1.07)),
-)
 # clothing pattern weights over PATTERNS: solid, stripes along/around, checks, noise,
 # gradient, denim
 TARGET_PATTERNS = (3.0, 0.0, 0.0, 0.0, 1.0, 1.0, 2.0)
@@ -122,8 +114,6 @@ class TargetWorld:
     def draw(self, stream):
         """One training batch of random moments of this world's subjects, in random rooms
         and views (unlabelled use: the labels are there, a trainer does not read them)."""
-        from training.synthetic_sampling import render_pair
-
         g, bsz = stream.generator, stream.batch_size
         who = torch.randint(len(self.subjects), (bsz,), generator=g)
         env_id = torch.randint(len(self.environments), (bsz,), generator=g)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
-from training.synthetic_body import HAIR, REGIONS, SHOES, SKIN, BodyModel
+from training.synthetic.body import HAIR, REGIONS, SHOES, SKIN, BodyModel
 
 PATTERNS = ("solid", "stripes_along", "stripes_around", "checks", "noise", "gradient",
             "denim")

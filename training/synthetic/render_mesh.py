@@ -1,4 +1,4 @@
-"""Drawing mesh people (``training/synthetic_mesh.py``): pose the meshes, rasterize them
+"""Drawing mesh people (``training/synthetic/mesh.py``): pose the meshes, rasterize them
 with the props (stools, occluders: capsules), shade, composite over the background, and
 read the labels off the render, the same outputs as the capsule renderer's
 :func:`~training.synthetic.render`.
@@ -11,14 +11,27 @@ import torch
 from core.camera import PerspectiveCamera
 from core.skeleton import Skeleton
 from training.poses import PoseBatch
-from training.synthetic import CameraPose, RenderOutput, StyleConfig, prop_capsules
-from training.synthetic_background import Environment, render_background
-from training.synthetic_mesh import Bystanders, MeshBody, MeshShapes
-from training.synthetic_mesh_assets import EYE
-from training.synthetic_post import colour_jitter, jitter_pixels, postprocess
-from training.synthetic_raster import MeshSurface, mesh_surface, project_vertices, rasterize_mesh
-from training.synthetic_render import project_capsules, rasterize, surface, visibility_from_pixels
-from training.synthetic_textures import Appearance, lit, region_albedo, shade_body
+from training.synthetic.background import Environment, render_background
+from training.synthetic.batch import RenderOutput
+from training.synthetic.camera import CameraPose
+from training.synthetic.mesh import Bystanders, MeshBody, MeshShapes
+from training.synthetic.mesh_assets import EYE
+from training.synthetic.post import colour_jitter, jitter_pixels, postprocess
+from training.synthetic.raster_capsules import (
+    project_capsules,
+    rasterize,
+    surface,
+    visibility_from_pixels,
+)
+from training.synthetic.raster_mesh import (
+    MeshSurface,
+    mesh_surface,
+    project_vertices,
+    rasterize_mesh,
+)
+from training.synthetic.render_capsules import prop_capsules
+from training.synthetic.style import StyleConfig
+from training.synthetic.textures import Appearance, lit, region_albedo, shade_body
 
 EYE_COLOUR = (0.07, 0.05, 0.04)
 

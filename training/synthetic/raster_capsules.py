@@ -1,5 +1,5 @@
 """Batched capsule rasterizer with a depth test: the geometry half of the synthetic
-renderer (appearance is in ``training/synthetic_textures.py``).
+renderer (appearance is in ``training/synthetic/textures.py``).
 
 A capsule (tapered, radius ``ra`` -> ``rb`` metres along the segment a -> b, camera
 frame) is drawn as a sphere-swept impostor: a pixel at 2D distance ``d`` from the

@@ -1,5 +1,5 @@
 """Batched triangle rasterizer with a depth test, for the mesh people of the synthetic
-renderer (the capsule bodies and props use ``training/synthetic_render.py``).
+renderer (the capsule bodies and props use ``training/synthetic/raster_capsules.py``).
 
 Every triangle that faces the camera, of every image, is evaluated over its own pixel
 window only (the pixel centres inside its bounding box), all windows packed into one

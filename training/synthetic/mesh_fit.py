@@ -1,6 +1,6 @@
 """The geometry that fits a mesh body to the HUMAN skeleton: its segments, the rest
 keypoints read off a body's anchor points, and the rotations that take a segment's rest
-orientation onto the skeleton's rest pose (``training/synthetic_mesh.py`` says how a
+orientation onto the skeleton's rest pose (``training/synthetic/mesh.py`` says how a
 pose drives the mesh).
 """
 

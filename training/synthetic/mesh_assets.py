@@ -2,7 +2,7 @@
 its mesh in the project's body frame (inner parts of the head removed, decimated for
 the image sizes of training), blend shapes, skinning weights summed per segment, the
 anchor points of the rest keypoints, and per-vertex coordinates for clothing and
-texture (``training/synthetic_mesh.py`` says how it is used).
+texture (``training/synthetic/mesh.py`` says how it is used).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from core.errors import InputError
 from core.skeleton import Skeleton
-from training.synthetic_mesh_fit import (
+from training.synthetic.mesh_fit import (
     COCO_POINTS,
     SEGMENTS,
     children,

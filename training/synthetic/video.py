@@ -40,30 +40,18 @@ from core.camera import PerspectiveCamera
 from core.errors import InputError
 from core.io import atomic_open
 from core.skeleton import Skeleton
-from training.poses import generate_sequence
-from training.synthetic import (
-    CameraPose,
-    StyleConfig,
-    camera_rotation,
-    frame_subject,
-    render,
-    stream_body,
-    style_config,
-    to_batch,
-)
-from training.synthetic_background import sample_environment
-from training.synthetic_mesh import MeshBody, MeshShapes
-from training.synthetic_mesh_render import render_mesh
-from training.synthetic_post import colour_jitter, postprocess
-from training.synthetic_target import (
-    ENVIRONMENTS,
-    TARGET_STYLE,
-    TargetWorld,
-    _cat_envs,
-    stable_seed,
-    vignette,
-)
-from training.synthetic_textures import Appearance, sample_appearance
+from training.poses import generate_sequence, random_bone_lengths
+from training.synthetic.background import sample_environment
+from training.synthetic.batch import to_batch
+from training.synthetic.camera import CameraPose, camera_rotation, frame_subject
+from training.synthetic.mesh import MeshBody, MeshShapes
+from training.synthetic.post import colour_jitter, postprocess
+from training.synthetic.render_capsules import render
+from training.synthetic.render_mesh import render_mesh
+from training.synthetic.stream import stream_body
+from training.synthetic.style import TARGET_STYLE, StyleConfig, style_config
+from training.synthetic.target import ENVIRONMENTS, TargetWorld, _cat_envs, stable_seed, vignette
+from training.synthetic.textures import Appearance, sample_appearance
 
 FORMAT_VERSION = 1
 
@@ -79,8 +67,6 @@ class RandomizedWorld:
 
     def identity(self, subject: str) -> tuple[Appearance, torch.Tensor, MeshShapes | None]:
         """The subject's look, bone lengths and (mesh people) body shape."""
-        from training.poses import random_bone_lengths
-
         g = torch.Generator().manual_seed(stable_seed("random-subject", self.skeleton.name,
                                                       subject))
         mesh = isinstance(self.body, MeshBody)

@@ -4,12 +4,10 @@ and sensor noise, on (B, H, W, 3) images (channels last, as the renderer composi
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 
-if TYPE_CHECKING:
-    from training.synthetic import StyleConfig
+from training.synthetic.style import StyleConfig
 
 _NOISE: dict[tuple, torch.Tensor] = {}
 

@@ -34,9 +34,9 @@ import torch
 
 from core.camera import forward_kinematics
 from core.skeleton import Skeleton
-from training.synthetic_body import BOTTOM, HAIR, SHOES, SKIN, TOP, body_model
-from training.synthetic_mesh_assets import mesh_assets
-from training.synthetic_mesh_fit import SEGMENTS, children, rest_keypoints, segment_alignment
+from training.synthetic.body import BOTTOM, HAIR, SHOES, SKIN, TOP, body_model
+from training.synthetic.mesh_assets import mesh_assets
+from training.synthetic.mesh_fit import SEGMENTS, children, rest_keypoints, segment_alignment
 
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions", "cupsize",
               "firmness", "african", "asian", "caucasian")
@@ -86,9 +86,9 @@ class Bystanders:
 
 
 class MeshBody:
-    """The HUMAN body as anny meshes, for :func:`~training.synthetic_mesh_render.render_mesh`.
+    """The HUMAN body as anny meshes, for :func:`~training.synthetic.render_mesh.render_mesh`.
 
-    Shares the attributes of :class:`~training.synthetic_body.BodyModel` that the rest
+    Shares the attributes of :class:`~training.synthetic.body.BodyModel` that the rest
     of the stream reads (``names``, ``owners``, ``num_parts``, ``kind``); ``capsules`` is
     the capsule body, for the looks and the props.
     """
