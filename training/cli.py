@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from core._version import __version__
 from core.errors import AbsPoseError
-from training.commands import COMMANDS
+from training.commands import COMMANDS, added_commands
 
 log = logging.getLogger("abspose")
 
@@ -26,8 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks instead of one-line errors")
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    added = added_commands()
     for name in COMMANDS:
-        importlib.import_module(f"training.commands.{name.replace('-', '_')}").add_parser(sub)
+        module = (added[name].load() if name in added
+                  else importlib.import_module(f"training.commands.{name.replace('-', '_')}"))
+        module.add_parser(sub)
     return parser
 
 

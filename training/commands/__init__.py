@@ -3,9 +3,16 @@
 A command module defines ``add_parser(subparsers)``, which adds its parser and sets
 ``func`` (called with the parsed arguments, returning an exit code). Keep imports of
 heavy modules inside ``func`` so ``abspose --help`` stays instant.
+
+Other installed packages add commands through the ``abspose.commands`` entry point group
+(name: the command, value: its module); the napari plugin adds ``review`` that way, so
+the command line does not import the plugin.
 """
 
 import re
+from importlib.metadata import EntryPoint, entry_points
+
+GROUP = "abspose.commands"
 
 
 def plain_help(doc: str | None) -> str:
@@ -20,7 +27,7 @@ def plain_help(doc: str | None) -> str:
     return text[:1].upper() + text[1:]
 
 
-COMMANDS: tuple[str, ...] = (
+BUILT_IN: tuple[str, ...] = (
     "skeletons",
     "synth",
     "pretrain",
@@ -31,5 +38,16 @@ COMMANDS: tuple[str, ...] = (
     "suggest",
     "export-model",
     "demo",
-    "review",
 )
+
+
+def added_commands() -> dict[str, EntryPoint]:
+    """The commands other installed packages add, by name (the first of a name wins)."""
+    found: dict[str, EntryPoint] = {}
+    for point in entry_points(group=GROUP):
+        if point.name not in BUILT_IN:
+            found.setdefault(point.name, point)
+    return found
+
+
+COMMANDS: tuple[str, ...] = BUILT_IN + tuple(sorted(added_commands()))

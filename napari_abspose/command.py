@@ -8,6 +8,10 @@ opened instead of predicting; without it, the video's corrections file
 (``<video>_corrections.csv``, which the dock saves before it refines) is opened when
 there is one, so every edit made before comes back. Needs the napari extra:
 ``pip install "napari-abspose[napari]"``.
+
+The plugin adds this command to ``abspose`` through the ``abspose.commands`` entry point
+(``pyproject.toml``), so the command line never imports the plugin; napari is imported
+only when the command runs, which keeps ``abspose --help`` instant.
 """
 
 from __future__ import annotations
@@ -60,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise InputError('napari is not installed: pip install "napari-abspose[napari]"') \
             from None
-    # The only place the command line reaches into the plugin; imported when run.
     from napari_abspose.display import display_problem
 
     problem = display_problem(f"abspose review {args.video}")
