@@ -15,6 +15,8 @@ from typing import IO
 
 import numpy as np
 
+from core.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[IO]:
@@ -59,7 +61,6 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     """Save an (H, W, 3) uint8 RGB picture as PNG, atomically."""
     import cv2
 
-    from core.errors import InputError
 
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:

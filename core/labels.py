@@ -32,9 +32,11 @@ import numpy as np
 
 from core._version import __version__
 from core.errors import InputError
+from core.export import read_edited, read_tidy_csv, write_tidy_csv
 from core.io import atomic_write_text, write_png
 from core.skeleton import Skeleton
 from core.track import Track
+from core.video import frames_at
 
 
 @dataclass
@@ -78,7 +80,6 @@ def labels_from_track(track: Track, edited: np.ndarray) -> Labels:
 def read_labels(path: str | Path) -> Labels:
     """The labelled frames of a tidy CSV with an ``edited`` column (the file the review
     dock saves). A file without edits is an InputError that says how to make some."""
-    from core.export import read_edited, read_tidy_csv
 
     path = Path(path)
     track = read_tidy_csv(path)
@@ -117,7 +118,6 @@ def save_with_edits(track: Track, edited: np.ndarray, path: str | Path) -> Saved
     point an earlier version of the file marks edited that is not edited here (the
     earlier position, flag kept): a save never drops an edit made earlier, e.g. in a
     window opened on fresh predictions."""
-    from core.export import read_edited, read_tidy_csv, write_tidy_csv
 
     path = Path(path)
     edited = np.asarray(edited, dtype=bool).copy()
@@ -168,7 +168,6 @@ def export_labels(labels: Labels, video: str | Path, out_dir: str | Path,
         overwrite: replace existing label files (images of the same frames always are).
         skeleton: names the COCO category and gives its bones, when known.
     """
-    from core.video import frames_at
 
     if not len(labels):
         raise InputError("no labelled frames to export")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import SkeletonError
+from core.errors import ShapeError, SkeletonError
 
 # Distinct colours (RGB in [0, 1]) used when a channel does not name its own.
 DEFAULT_PALETTE: tuple[tuple[float, float, float], ...] = (
@@ -160,8 +160,6 @@ class Skeleton:
         to mirror an image's keypoints.
         """
         if keypoints.shape[-2] != self.num_keypoints:
-            from core.errors import ShapeError
-
             raise ShapeError(
                 f"mirror: expected keypoints (..., {self.num_keypoints}, D), "
                 f"got {tuple(keypoints.shape)}"

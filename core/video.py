@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from core.crop import letterbox_transform
 from core.errors import InputError, ShapeError
 from core.io import usual_file_mode
 
@@ -71,7 +72,6 @@ def check_frame_size(size: tuple[int, int], input_size: tuple[int, int],
     """InputError when frames of ``size`` (H, W) are smaller than the model input
     ``input_size`` (H, W) on either side of the letterboxed square (they would be
     scaled up: nothing to find there)."""
-    from core.crop import letterbox_transform
 
     if letterbox_transform(size, input_size).scale < 1.0:
         h, w = size

@@ -20,8 +20,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.crop import crop_frame, letterbox_transform
 from core.errors import InputError
-from core.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_images, list_videos, read_image
+from core.video import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    VideoReader,
+    frames_at,
+    list_images,
+    list_videos,
+    read_image,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +74,6 @@ def read_frames(source: Path, stride: int = 1, max_frames: int | None = None
                 return
             yield read_image(f)
         return
-    from core.video import VideoReader
 
     n = 0
     for i, frame in enumerate(VideoReader(source)):
@@ -79,7 +87,6 @@ def read_frames(source: Path, stride: int = 1, max_frames: int | None = None
 def letterbox_square(frame: np.ndarray, size: int) -> np.ndarray:
     """Fit the whole frame into a ``size`` x ``size`` square, centred, black bars: the
     same letterbox (and anti-aliasing) as prediction uses (:mod:`core.crop`)."""
-    from core.crop import crop_frame, letterbox_transform
 
     return crop_frame(frame, letterbox_transform(frame.shape[:2], (size, size)))
 
@@ -269,8 +276,6 @@ class LabelledFrames:
                  size: int, device: torch.device, cache_size: int = 160,
                  crop_scale: tuple[float, float] = (0.75, 1.15), crop_offset: float = 0.1,
                  seed: int = 0):
-        from core.crop import letterbox_transform
-        from core.video import frames_at
 
         names = list(keypoint_names)
         missing = [n for n in names if n not in labels.keypoint_names]

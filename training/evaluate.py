@@ -53,6 +53,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.io import atomic_write_text
+from core.predict import Predictor
 from core.skeleton import Skeleton
 from core.video import VIDEO_EXTENSIONS
 from training.real_photos import load_coco_people, person_crops
@@ -246,7 +247,6 @@ def evaluate_folder(folder: str | Path, model_for: Callable[[Path], Any], device
     Returns:
         ``{"summary": {activity: metrics}, "clips": {name: metrics of that clip}}``.
     """
-    from core.predict import Predictor
 
     errors, clips = [], {}
     for video, npz in find_labelled_clips(folder):
@@ -296,7 +296,6 @@ def evaluate_photos(path: str | Path, model, device: str = "auto", batch_size: i
     """Predict every annotated person of a COCO keypoints JSON (one crop each at the
     model's input size) and score the limb points: ``{"summary": {source or "all":
     metrics}, "people": N}``."""
-    from core.predict import Predictor
 
     skeleton = model.skeleton
     missing = [n for n in LIMBS if n not in skeleton.keypoints]

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import CheckpointError, ConfigError
+from core.models.efficientnet import EfficientNetLite0
 from core.models.encoder import IMAGE_MEAN, IMAGE_STD
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,6 @@ class EfficientNetFeatures(nn.Module):
 
     def __init__(self):
         super().__init__()
-        from core.models.efficientnet import EfficientNetLite0
 
         self.net = EfficientNetLite0(pretrained=True, num_blocks=11)
         self.requires_grad_(False)

@@ -43,7 +43,7 @@ from training.losses import (
 )
 from training.snapshots import snapshot_grid
 from training.stages import Progress, Trainer
-from training.synthetic import SyntheticBatch, SyntheticStream
+from training.synthetic import SyntheticBatch, SyntheticStream, style_config
 
 COMPONENT_WEIGHTS = {
     "encoder": ("synthetic_skeleton_image",),
@@ -102,8 +102,6 @@ def synthetic_targets(model: AbsPoseModel, batch: SyntheticBatch, skeleton_image
 def synthetic_stream(cfg: TrainConfig, model: AbsPoseModel, batch_size: int, device,
                      seed: int, with_appearance: bool = True, images: bool = True
                      ) -> SyntheticStream:
-    from training.synthetic import style_config
-
     c = cfg.synthetic
     changes = {k: v for k, v in (("background_folder", c.background_folder),
                                  ("free_poses", c.free_poses)) if v is not None}

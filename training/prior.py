@@ -20,6 +20,7 @@ from core.errors import InputError
 from core.skeleton import Skeleton
 from core.skeleton_image import render_skeleton_image
 from training.poses import ProceduralPoseSource
+from training.poses.bvh import BVHPoseSource
 from training.synthetic import camera_rotation, frame_subject
 
 
@@ -46,8 +47,6 @@ class PriorConfig:
 def pose_source(skeleton: Skeleton, config: PriorConfig) -> Any:
     """The configured source: BVH files when given, else the procedural activities."""
     if config.bvh:
-        from training.poses.bvh import BVHPoseSource
-
         return BVHPoseSource(list(config.bvh), skeleton, mapping=config.bvh_mapping)
     return ProceduralPoseSource(skeleton)
 

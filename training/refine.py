@@ -17,7 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from core.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from core.checkpoint import (
+    default_checkpoint_path,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
 from core.errors import InputError
 from training.config import load_config
 from training.stages import Progress, run_to_end
@@ -64,7 +69,6 @@ def refine_iter(videos: Sequence[str | Path], checkpoint: str | Path | None,
         labels: a tidy CSV with frames corrected by hand (the review dock's save): a
             supervised term on their corrected points joins the unsupervised objective.
     """
-    from core.checkpoint import default_checkpoint_path
 
     videos = [Path(v) for v in videos]
     if not videos:

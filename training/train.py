@@ -28,6 +28,7 @@ import torch
 
 from core.checkpoint import load_checkpoint
 from core.errors import InputError
+from core.labels import read_labels
 from core.video import check_footage
 from training.config import TrainConfig
 from training.data import FrameCache, LabelledFrames, VideoPairStream, find_footage
@@ -109,7 +110,6 @@ def _stem(source: Path) -> str:
 def load_labels(labels_path: str | Path, sources: Sequence[Path]):
     """(:class:`core.labels.Labels`, their video) for ``--labels``, checked before any
     run folder exists."""
-    from core.labels import read_labels
 
     path = Path(labels_path)
     if not path.is_file():
