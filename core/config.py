@@ -13,6 +13,10 @@
     cfg = from_dict(Config, {"steps": 10, "optim": {"lr": 3e-4}})
     cfg = apply_overrides(cfg, ["optim.lr=1e-3", "steps=5"])   # command-line overrides
     to_dict(cfg)  # plain data, for YAML and checkpoints
+
+    # a preset: a YAML file (FOLDER/NAME.yaml, or any path) listing only what differs
+    # from the defaults or from the preset it names as ``base:``
+    cfg = from_dict(Config, load_preset("fast", FOLDER))
 """
 
 from __future__ import annotations
@@ -167,3 +171,62 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``, mappings merged key by key (neither is changed)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def preset_names(folder: str | Path) -> list[str]:
+    """The presets in ``folder``: the stems of its ``*.yaml`` files, sorted."""
+    return sorted(p.stem for p in Path(folder).glob("*.yaml"))
+
+
+def load_preset(source: str | Path, folder: str | Path, kind: str = "preset",
+                sections: dict[str, str | Path] | None = None,
+                seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The settings of a preset (``folder/NAME.yaml``) or of a YAML file, as plain data.
+
+    A preset lists only what differs from the defaults, or from the preset (or file) it
+    names as ``base:``, whose settings come first. ``sections`` names mappings whose own
+    ``base:`` is a preset of another folder, e.g. ``{"model": MODEL_PRESETS}``: such a
+    section starts from that preset instead of the section the file's ``base`` gives.
+    ``kind`` names the presets in errors (``"model preset"``).
+    """
+    folder = Path(folder)
+    path = Path(source)
+    if not path.suffix and not path.exists():
+        path = folder / f"{source}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"unknown {kind} {str(source)!r}; available: "
+                              f"{', '.join(preset_names(folder))}, or give a YAML file")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to itself")
+    seen = (*seen, path.resolve())
+    data = load_yaml(path)
+    base = data.pop("base", None)
+    if base is not None and not isinstance(base, str):
+        raise ConfigError(f"{path}: base: expected a preset name or a YAML path, got {base!r}")
+    replaced = []
+    for name, section_folder in (sections or {}).items():
+        section = data.get(name)
+        if isinstance(section, dict) and "base" in section:
+            section = dict(section)
+            name_or_path = section.pop("base")
+            if not isinstance(name_or_path, str):
+                raise ConfigError(f"{path}: {name}.base: expected a preset name or a YAML "
+                                  f"path, got {name_or_path!r}")
+            start = load_preset(name_or_path, section_folder,
+                                kind=f"{name} preset", seen=seen)
+            data[name] = merge(start, section)
+            replaced.append(name)
+    if base is None:
+        return data
+    inherited = load_preset(base, folder, kind, sections, seen)
+    for name in replaced:
+        inherited.pop(name, None)
+    return merge(inherited, data)

@@ -1,4 +1,4 @@
-"""The model's configuration: one typed dataclass per component, YAML-friendly presets.
+"""The model's configuration: one typed dataclass per component, YAML presets.
 
     cfg = ModelConfig()                          # the default: human, 5ch, 128 x 128
     cfg = ModelConfig.preset("tiny")             # a very small model for tests
@@ -6,16 +6,24 @@
 
 Everything a checkpoint needs to rebuild the architecture is in here (the checkpoint
 stores ``to_dict(config)``); unknown keys are errors (core.config.from_dict).
+
+The presets are YAML files in ``core/models/presets/`` (``default``, ``small``,
+``imagenet``, ``tiny``), each listing only what differs from the defaults below. A
+training preset's ``model`` section names one as ``base:`` (training/config.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from core.config import from_dict, to_dict
+from core.config import from_dict, load_preset, preset_names, to_dict
 from core.errors import ConfigError
+
+PRESET_DIR = Path(__file__).with_name("presets")
+"""The model presets: ``NAME.yaml``, what differs from :class:`ModelConfig`'s defaults."""
 
 
 @dataclass
@@ -124,16 +132,11 @@ class ModelConfig:
                 raise ConfigError(f"{name}: expected positive channel counts, got {widths}")
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> ModelConfig:
-        """A named configuration (``"default"``, ``"tiny"``, ``"small"``); keyword
+    def preset(cls, name: str | Path, **overrides: Any) -> ModelConfig:
+        """A model preset (``"default"``, ``"small"``, ``"imagenet"``, ``"tiny"``: the
+        files in ``core/models/presets/``) or a YAML file in their format; keyword
         arguments replace top-level fields, e.g. ``preset("tiny", layout="3ch")``."""
-        try:
-            data = PRESETS[name]
-        except KeyError:
-            raise ConfigError(
-                f"unknown model preset {name!r}; available: {', '.join(PRESETS)}"
-            ) from None
-        cfg = from_dict(cls, data)
+        cfg = from_dict(cls, model_preset_data(name))
         return dataclasses.replace(cfg, **overrides) if overrides else cfg
 
     @classmethod
@@ -146,24 +149,11 @@ class ModelConfig:
         return to_dict(self)
 
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {},
-    # Faster inference at the price of capacity; see docs/RESULTS.md.
-    "small": {
-        "encoder": {"widths": [24, 32, 48, 64]},
-        "keypoints": {"widths": [24, 32, 48, 64]},
-        "uplift": {"hidden": 512},
-        "renderer": {"widths": [32, 64, 128]},
-        "discriminator": {"width": 32},
-    },
-    # ImageNet features in the encoder (EfficientNet-Lite0), the rest as the default
-    "imagenet": {"encoder": {"backbone": "efficientnet_lite0", "widths": [32, 48, 64]}},
-    "tiny": {
-        "input_size": [64, 64],
-        "encoder": {"widths": [8, 16, 16]},
-        "keypoints": {"widths": [8, 16, 16]},
-        "uplift": {"hidden": 64, "blocks": 1, "dropout": 0.0},
-        "renderer": {"widths": [8, 16, 16]},
-        "discriminator": {"width": 8, "layers": 2},
-    },
-}
+def model_preset_names() -> list[str]:
+    """The names :meth:`ModelConfig.preset` takes (the files in ``core/models/presets/``)."""
+    return preset_names(PRESET_DIR)
+
+
+def model_preset_data(name: str | Path) -> dict[str, Any]:
+    """A model preset's settings as plain data: only what differs from the defaults."""
+    return load_preset(name, PRESET_DIR, kind="model preset")
