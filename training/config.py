@@ -1,9 +1,13 @@
 """The training configuration: one typed dataclass, YAML presets, command-line overrides.
 
-    cfg = load_config("cpu")                         # a preset: tiny, cpu, gpu
+    cfg = load_config("cpu")                         # a preset: tiny, cpu, gpu, ...
     cfg = load_config("my.yaml", ["train.steps=500"])  # a file (on top of its ``base``)
 
-A YAML file may name a preset as ``base:`` and override only what differs. The three
+The presets are YAML files in ``training/presets/``, each listing only what differs
+from the defaults below. A YAML file may name a preset as ``base:`` and override only
+what differs. Its ``model`` section may name a model preset (``core/models/presets/``:
+default, small, imagenet, tiny) as ``base:``: the model then starts from that preset
+instead of the model the file's ``base`` gives, e.g. ``model: {base: tiny}``. The three
 stages share the model, data and synthetic settings and have their own section
 (``pretrain``, ``train``, ``refine``) for steps, batch sizes, learning rates and loss
 weights. Unknown keys are errors that name the key.
@@ -15,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.config import apply_overrides, from_dict, load_yaml, to_dict
-from core.errors import ConfigError
+from core.config import apply_overrides, from_dict, load_preset, merge, to_dict
+from core.config import preset_names as preset_names_in
+from core.models.config import PRESET_DIR as MODEL_PRESET_DIR
 from core.models.config import ModelConfig
 from training.losses import LossWeights
 from training.perceptual import PerceptualConfig
@@ -164,38 +169,17 @@ class TrainConfig:
 
 
 def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    """The training presets (the files in ``training/presets/``)."""
+    return preset_names_in(PRESET_DIR)
 
 
 def load_config(preset_or_file: str | Path = "cpu", overrides: list[str] | tuple = ()
                 ) -> TrainConfig:
     """A preset name or a YAML file (with an optional ``base: PRESET``), then overrides."""
-    data = _merge(to_dict(TrainConfig()), _resolve(preset_or_file, seen=()))
+    data = merge(to_dict(TrainConfig()), load_preset(
+        preset_or_file, PRESET_DIR, kind="config preset", sections={"model": MODEL_PRESET_DIR}))
     cfg = from_dict(TrainConfig, data)
     return apply_overrides(cfg, list(overrides)) if overrides else cfg
-
-
-def _resolve(source: str | Path, seen: tuple) -> dict[str, Any]:
-    path = Path(source)
-    if not path.suffix and not path.exists():
-        path = PRESET_DIR / f"{source}.yaml"
-        if not path.exists():
-            raise ConfigError(f"unknown config preset {str(source)!r}; presets: "
-                              f"{', '.join(preset_names())}, or give a YAML file")
-    if path.resolve() in seen:
-        raise ConfigError(f"{path}: 'base' chain loops back to itself")
-    data = load_yaml(path)
-    base = data.pop("base", None)
-    if base is None:
-        return data
-    return _merge(_resolve(base, (*seen, path.resolve())), data)
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:

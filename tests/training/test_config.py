@@ -38,3 +38,52 @@ def test_errors(tmp_path):
     loop.write_text(f"base: {loop}\n")
     with pytest.raises(ConfigError, match="loops back"):
         load_config(loop)
+
+
+def test_the_tiny_preset_trains_the_tiny_model():
+    from core.models.config import ModelConfig
+
+    assert load_config("tiny").model == ModelConfig.tiny()
+
+
+def test_a_model_preset_as_the_model_sections_base(tmp_path):
+    from core.models.config import ModelConfig
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("base: cpu\nmodel: {base: tiny, layout: 3ch}\n")
+    cfg = load_config(path)
+    # the model starts from the preset, not from cpu's lighter renderer
+    assert cfg.model == ModelConfig.tiny(layout="3ch")
+    assert cfg.train.steps == load_config("cpu").train.steps
+    path.write_text("base: tiny\nmodel: {base: imagenet}\n")
+    assert load_config(path).model == ModelConfig.preset("imagenet")
+    path.write_text("model: {base: huge}\n")
+    with pytest.raises(ConfigError, match=r"unknown model preset 'huge'.*tiny"):
+        load_config(path)
+
+
+def test_presets_list_only_what_differs():
+    """No preset repeats a value it would have without it: the defaults, or its base."""
+    from core.config import load_preset, load_yaml, merge, to_dict
+    from core.models.config import model_preset_data
+    from training.config import PRESET_DIR, TrainConfig
+
+    def repeated(data, start, where=""):
+        out = []
+        for k, v in data.items():
+            if isinstance(v, dict) and isinstance(start.get(k), dict):
+                out += repeated(v, start[k], f"{where}{k}.")
+            elif start.get(k) == v:
+                out.append(where + k)
+        return out
+
+    defaults = to_dict(TrainConfig())
+    for name in preset_names():
+        data = load_yaml(PRESET_DIR / f"{name}.yaml")
+        base = data.pop("base", None)
+        start = merge(defaults, load_preset(base, PRESET_DIR)) if base else defaults
+        model = data.get("model", {})
+        if "base" in model:
+            data["model"] = {k: v for k, v in model.items() if k != "base"}
+            start = {**start, "model": merge(defaults["model"], model_preset_data(model["base"]))}
+        assert not repeated(data, start), name
