@@ -65,46 +65,39 @@ class StageConfig:
     real-data stages (0 switches it off). labels_batch_size: frames corrected by hand
     per step when the stage is given labels (``refine --labels``). lr_g / lr_d: Adam
     learning rates of the generator side (encoder, keypoint head, uplift, renderer) and
-    the discriminators.
+    the discriminators; betas: Adam's. grad_clip: the largest gradient norm (0: none).
     uplift_noise: std of the noise added to the true 2D keypoints when pretraining the
     uplift alone (normalized units), so it learns to take a pose estimator's output.
     keypoints_input: what the keypoint head reads in pretraining: ``"analytic"`` (the
     skeleton image of the true keypoints: the components trained independently, as in
     the paper) or ``"encoder"`` (the encoder's skeleton image of the picture, so the
     keypoint loss trains the image-to-keypoints path end to end, which is what
-    prediction runs; the head then learns to read the encoder's blurrier images).
+    prediction runs).
     prior_input: what the pose-prior discriminator judges in the real-data stages:
     ``"analytic"`` (the skeleton image drawn from the reprojected 3D pose, the one the
     renderer reads) or ``"predicted"`` (the encoder's skeleton image y, as in the paper's
-    Eq. 5). The prior's own samples are analytic drawings, so against ``"predicted"``
-    the discriminator can tell the two apart by how they are drawn rather than by the
-    pose, and its gradient then degrades the encoder (docs/RESULTS.md).
+    Eq. 5).
+    skeleton_image_loss: how the encoder's skeleton image is compared with the true one
+    on synthetic samples (``synthetic_skeleton_image``): ``"l2"`` (the paper's) or
+    ``"bce"`` (binary cross-entropy against the analytic image as soft target).
     freeze_batchnorm: (on in ``train`` and ``refine``, off in ``pretrain``) the
     batch-norm layers of the pose path (encoder, keypoint head, uplift) normalize with
     the running statistics they came with and do not update them, so the stage trains
-    the pose path as prediction runs it. The real-data stages take small batches that
-    mix unlabelled frames with synthetic ones; with batch statistics the pose path
-    drifted away from what its running statistics describe and the error grew with
-    training (docs/RESULTS.md). A stage started from random weights (no ``--from``)
-    has no statistics to keep and uses batch statistics.
-    The renderer's and the discriminators' normalization are not affected.
-    lr_final_fraction / lr_final_factor: the last ``lr_final_fraction`` of the steps run
-    at both learning rates times ``lr_final_factor`` (0 switches it off; ``train``
-    defaults to the last 10 % at a quarter). The adversarial real-data stage ends noisy
-    at a constant rate: runs that differ only in their seed ended up to 0.8 px apart on
-    validation clips; with the final phase 0.2 px, and lower on average
-    (docs/RESULTS.md).
-    skeleton_image_loss: how the encoder's skeleton image is compared with the true one
-    on synthetic samples (``synthetic_skeleton_image``): ``"l2"`` (the paper's) or
-    ``"bce"`` (binary cross-entropy against the analytic image as soft target). The
-    encoder ends in a sigmoid and most of the target is 0: under L2 a bone pixel the
-    encoder still draws dark gets a gradient scaled by the sigmoid's slope there (0.02
-    at the start), under cross-entropy the full difference.
+    the pose path as prediction runs it. A stage started from random weights (no
+    ``--from``) has no statistics to keep and uses batch statistics. The renderer's and
+    the discriminators' normalization are not affected.
     freeze_renderer: (real-data stages) the image renderer's weights stay as they came,
     so the reconstruction loss trains only the pose path, through a renderer that
-    learned from true poses. Off by default, as in the paper, and measured worse: a
-    fixed renderer is easier for the pose path to exploit (docs/RESULTS.md). The
-    renderer's normalization still uses batch statistics.
+    learned from true poses. Off by default, as in the paper. The renderer's
+    normalization still uses batch statistics.
+    lr_final_fraction / lr_final_factor: the last ``lr_final_fraction`` of the steps run
+    at both learning rates times ``lr_final_factor`` (0 switches it off; ``train``
+    defaults to the last 10 % at a quarter).
+    log_every / snapshot_every / checkpoint_every: steps between logged losses, snapshot
+    pictures and checkpoints. weights: the stage's loss weights.
+
+    What the choices above were measured to do: docs/RESULTS.md, "Training settings:
+    what each choice was measured to do".
     """
 
     steps: int = 1000
