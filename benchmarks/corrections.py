@@ -37,8 +37,8 @@ from core.predict import Predictor  # noqa: E402
 from core.suggest import suggest_frames  # noqa: E402
 from core.track import Track  # noqa: E402
 from training.evaluate import frame_errors, load_labels  # noqa: E402
-from training.refine import refine_iter  # noqa: E402
 from training.stages import run_to_end  # noqa: E402
+from training.stages.refine import refine_iter  # noqa: E402
 
 
 def predict(checkpoint: Path, clip: Path) -> Track:

@@ -59,8 +59,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from training.config import load_config
-    from training.pretrain import pretrain_iter
-    from training.train import build_frame_cache, train_iter
+    from training.stages.end_to_end import build_frame_cache
+    from training.stages.pretrain import pretrain_iter
+    from training.stages.train import train_iter
 
     tmp = Path(tempfile.mkdtemp(prefix="abspose-bench-"))
     video = args.video or generated_clip(tmp / "clip.mp4")

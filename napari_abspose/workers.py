@@ -101,14 +101,14 @@ def refine_job(videos: list[Path], checkpoint: Path | None, stop: threading.Even
                lr: float | None = None, device: str = "auto",
                refine_iter: Callable[..., Iterator[Any]] | None = None,
                labels: Path | None = None) -> Iterator[Any]:
-    """Yield the RefineProgress items of :func:`training.refine.refine_iter`.
+    """Yield the RefineProgress items of :func:`training.stages.refine_iter`.
 
     The last item carries the refined checkpoint. ``labels``: the tidy CSV with the
     frames corrected by hand. ``refine_iter`` replaces the real refinement (for tests).
     Stops when ``stop`` is set.
     """
     if refine_iter is None:
-        from training.refine import refine_iter
+        from training.stages.refine import refine_iter
     extra = {} if labels is None else {"labels": Path(labels)}
     yield from refine_iter([Path(v) for v in videos], checkpoint, out=out, config=config,
                            steps=steps, lr=lr, device=device, stop=stop.is_set, **extra)

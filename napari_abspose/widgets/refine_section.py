@@ -75,7 +75,7 @@ class RefineSection(QGroupBox):
                  refine_iter: Any = None):
         super().__init__("Refine on this video", parent)
         self.state = state
-        self.refine_iter = refine_iter  # None: training.refine.refine_iter
+        self.refine_iter = refine_iter  # None: training.stages.refine_iter
         self.worker: Any = None
         self.last: Any = None  # the latest RefineProgress
         self._pbar: Any = None

@@ -18,7 +18,7 @@ TIMEOUT = 60_000
 
 @dataclass
 class Progress:
-    """The RefineProgress contract of training.refine.refine_iter."""
+    """The RefineProgress contract of training.stages.refine_iter."""
 
     step: int
     total: int
@@ -28,7 +28,7 @@ class Progress:
 
 
 class FakeRefine:
-    """A stand-in for training.refine.refine_iter that records how it was called."""
+    """A stand-in for training.stages.refine_iter that records how it was called."""
 
     def __init__(self, result: Path | None, total: int = 5, delay: float = 0.0,
                  fail_at: int | None = None):
@@ -136,7 +136,7 @@ def test_closing_napari_stops_the_worker(make_napari_viewer, clip, qtbot):
 
 @pytest.mark.slow
 def test_real_refinement_with_the_tiny_preset(dock, qtbot, tmp_path, clip):
-    """training.refine.refine_iter itself: a few steps, then Cancel of a longer run."""
+    """training.stages.refine_iter itself: a few steps, then Cancel of a longer run."""
     import shutil
 
     video = Path(shutil.copy(clip, tmp_path / "walk.mp4"))  # refine writes next to it

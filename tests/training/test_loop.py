@@ -10,7 +10,7 @@ import torch
 
 from core.device import describe_device, resolve_device
 from core.errors import InputError
-from training.loop import (
+from training.stages.run import (
     DivergenceGuard,
     GracefulInterrupt,
     RunDir,

@@ -13,9 +13,9 @@ import torch
 from core.checkpoint import save_checkpoint
 from core.models import AbsPoseModel
 from training.config import load_config
-from training.refine import refine_iter
 from training.stages import Trainer
-from training.train import train_iter
+from training.stages.refine import refine_iter
+from training.stages.train import train_iter
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

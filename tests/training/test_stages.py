@@ -20,10 +20,10 @@ import torch
 from core.checkpoint import load_checkpoint, load_model
 from core.errors import InputError
 from training.config import load_config
-from training.pretrain import pretrain_iter
-from training.refine import refine_iter
 from training.stages import Trainer, run_to_end
-from training.train import train_iter
+from training.stages.pretrain import pretrain_iter
+from training.stages.refine import refine_iter
+from training.stages.train import train_iter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -209,7 +209,7 @@ class TestTrainAndRefine:
     def test_pose_prior_judges_the_configured_skeleton_image(self, pretrained, clips,
                                                              tmp_path, monkeypatch,
                                                              prior_input):
-        import training.train as train_module
+        import training.stages.end_to_end as train_module
         from core.models.abspose import AbsPoseModel
 
         outputs, judged = [], []
@@ -474,7 +474,7 @@ def _ddp_rank_main(rank: int, world: int, port: int, folder: str) -> None:
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     from training import stages
-    from training.distributed import shutdown_distributed
+    from training.stages.distributed import shutdown_distributed
 
     created = []
     original = stages.Trainer.__init__
@@ -534,7 +534,7 @@ def test_export_model_takes_the_renderer_of_another_model(pretrained, tmp_path, 
 
 
 def test_labels_belong_to_the_video_they_are_named_after(tmp_path):
-    from training.train import labelled_video
+    from training.stages.end_to_end import labelled_video
 
     a, b = tmp_path / "walk.mp4", tmp_path / "walk_fast.mp4"
     assert labelled_video(Path("walk_corrections.csv"), [a, b]) == a

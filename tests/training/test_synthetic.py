@@ -174,7 +174,7 @@ class TestRandomized:
         # the training config sets it for the stages' streams
         from core.models import AbsPoseModel, ModelConfig
         from training.config import load_config
-        from training.pretrain import synthetic_stream
+        from training.stages.supervision import synthetic_stream
 
         cfg = load_config("tiny", ["synthetic.free_poses=0.5"])
         stream = synthetic_stream(cfg, AbsPoseModel(ModelConfig.tiny()), 4, "cpu", 0)

@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.pretrain import pretrain_iter
     from training.stages import run_to_end
+    from training.stages.pretrain import pretrain_iter
 
     cfg = resolve(args, "pretrain")
     it = pretrain_iter(cfg, out_dir(args, "pretrain"), init=args.init,

@@ -31,8 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.refine import refine_iter
     from training.stages import run_to_end
+    from training.stages.refine import refine_iter
 
     it = refine_iter(args.videos, args.init, out=args.out, config=args.config,
                      steps=args.steps, lr=args.lr, device=args.device or "auto",

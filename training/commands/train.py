@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from training.stages import run_to_end
-    from training.train import train_iter
+    from training.stages.train import train_iter
 
     cfg = resolve(args, "train")
     it = train_iter(cfg, args.videos, out_dir(args, "train"), init=args.init,

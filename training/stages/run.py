@@ -1,5 +1,6 @@
-"""What every training stage shares: the run folder, statistics, snapshots, exact RNG
-state for resuming, clean Ctrl-C, and the divergence guard.
+"""A run on disk and its safety nets: the run folder (configuration, statistics,
+snapshots, checkpoints), exact RNG state for resuming, clean Ctrl-C, and the divergence
+guard. The loop that uses them is :meth:`training.stages.trainer.Trainer.run_loop`.
 
 A run folder holds::
 

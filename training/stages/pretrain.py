@@ -27,10 +27,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.camera import forward_kinematics, matrix_to_rotation_6d
 from core.errors import ConfigError
 from core.models import AbsPoseModel
-from core.skeleton_image import render_skeleton_image
 from training.config import TrainConfig
 from training.losses import (
     PerceptualLoss,
@@ -41,9 +39,9 @@ from training.losses import (
     skeleton_image_loss,
     weighted_sum,
 )
-from training.snapshots import snapshot_grid
-from training.stages import Progress, Trainer
-from training.synthetic import SyntheticBatch, SyntheticStream, style_config
+from training.stages.snapshots import snapshot_grid
+from training.stages.supervision import synthetic_stream, synthetic_targets
+from training.stages.trainer import Progress, Trainer
 
 COMPONENT_WEIGHTS = {
     "encoder": ("synthetic_skeleton_image",),
@@ -83,32 +81,6 @@ class ComponentNet(nn.Module):
         p3d, rot = m.uplift(keypoints_in) if "uplift" in on else (None, None)
         x_hat = m.renderer(skeleton_image, appearance) if "renderer" in on else None
         return y, p2d, p3d, rot, x_hat
-
-
-def synthetic_targets(model: AbsPoseModel, batch: SyntheticBatch, skeleton_image: bool = True
-                      ) -> dict[str, torch.Tensor]:
-    """What the supervised losses compare to: the analytic skeleton image of the true
-    keypoints (unless ``skeleton_image`` is False), and the true joints' global
-    orientations in the camera frame (6D)."""
-    _, glob = forward_kinematics(model.skeleton, batch.rotations, batch.bone_lengths)
-    out = {"rotations": matrix_to_rotation_6d(glob)}
-    if skeleton_image:
-        out["skeleton_image"] = render_skeleton_image(batch.keypoints_2d, model.skeleton,
-                                                      model.layout, model.input_size,
-                                                      model.config.gamma)
-    return out
-
-
-def synthetic_stream(cfg: TrainConfig, model: AbsPoseModel, batch_size: int, device,
-                     seed: int, with_appearance: bool = True, images: bool = True
-                     ) -> SyntheticStream:
-    c = cfg.synthetic
-    changes = {k: v for k, v in (("background_folder", c.background_folder),
-                                 ("free_poses", c.free_poses)) if v is not None}
-    style = style_config(c.style, **changes) if changes else c.style
-    return SyntheticStream(style, model.skeleton, batch_size, model.input_size, device,
-                           seed=seed, fov_deg=model.config.fov_deg,
-                           with_appearance=with_appearance, images=images)
 
 
 def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = None,

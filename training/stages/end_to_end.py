@@ -1,4 +1,5 @@
-"""Stage 2 (paper, Section 5): end-to-end, unsupervised training on unlabelled video.
+"""The end-to-end objective on unlabelled video (paper, Section 5), which ``train``
+(many videos) and ``refine`` (the target footage) optimize, and the footage it reads.
 
 Generator side (encoder, keypoint head, uplift, renderer), per step:
 
@@ -15,13 +16,12 @@ Generator side (encoder, keypoint head, uplift, renderer), per step:
 
 Discriminator side: the image discriminator (real frames vs reconstructions) and the
 pose prior (skeleton images of unpaired poses vs the judged ones), their own optimizer.
-Instance-specific refinement (training/refine.py) is this stage on the target footage.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -42,10 +42,10 @@ from training.losses import (
     skeleton_image_loss,
     weighted_sum,
 )
-from training.pretrain import synthetic_stream, synthetic_targets
 from training.prior import PosePriorStream
-from training.snapshots import snapshot_grid
-from training.stages import Progress, Trainer
+from training.stages.snapshots import snapshot_grid
+from training.stages.supervision import synthetic_stream, synthetic_targets
+from training.stages.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -117,27 +117,26 @@ def load_labels(labels_path: str | Path, sources: Sequence[Path]):
     return read_labels(path), labelled_video(path, sources)
 
 
-def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
-               init: str | Path | None = None, resume: bool = False,
-               stop: Callable[[], bool] | None = None, stage: str = "train",
-               labels: str | Path | None = None) -> Iterator[Progress]:
-    """Run the end-to-end stage (``stage="refine"`` uses the refine section of the
-    config), yielding :class:`Progress` after every step. The footage is checked before
-    a run folder is made; a failed start removes the folder it made.
-
-    ``labels``: a tidy CSV with frames corrected by hand (its ``edited`` points): a
-    supervised term on them (``labels_keypoints_2d``) joins the objective, with
-    ``labels_batch_size`` of them in every step."""
+def start(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path, stage: str,
+          init: str | Path | None = None, resume: bool = False,
+          stop: Callable[[], bool] | None = None, labels: str | Path | None = None
+          ) -> tuple[Trainer, Callable, Callable]:
+    """A trainer for ``stage`` with this objective on ``videos``, ready to run:
+    ``(trainer, step, snapshot)`` for :meth:`Trainer.run_loop`. The footage and the
+    labels are checked before a run folder is made; a failed start removes the folder
+    it made."""
     sources = usable_footage(videos, model_input_size(cfg, out, init, resume))
     labelled = load_labels(labels, sources) if labels is not None else None
     tr = Trainer(cfg, stage, out, init=init, resume=resume, stop=stop)
     with tr.starting():
-        step, snapshot = _train_setup(tr, cfg, sources, labelled)
-    yield from tr.run_loop(step, snapshot)
+        step, snapshot = setup(tr, tr.cfg, sources, labelled)
+    return tr, step, snapshot
 
 
-def _train_setup(tr: Trainer, cfg: TrainConfig, sources: Sequence[Path], labelled=None):
-    """The streams, losses and step of the end-to-end stage."""
+def setup(tr: Trainer, cfg: TrainConfig, sources: Sequence[Path], labelled=None):
+    """The streams, losses, step and snapshot of the end-to-end objective on ``sources``
+    (the trainer's state restored when it resumes); returns ``(step, snapshot)`` for
+    :meth:`Trainer.run_loop`."""
     s, m = tr.scfg, tr.model
     cache = build_frame_cache(cfg, sources, tr.out)
     d = cfg.data

@@ -1,6 +1,7 @@
-"""The machinery the three stages share: building the model, discriminators and
-optimizers (fresh, from a checkpoint, or resumed exactly), the GAN updates with the
-divergence guard, and the loop with logging, snapshots, checkpoints and Ctrl-C.
+"""The trainer the three stages share: the model, discriminators and optimizers (fresh,
+from a checkpoint, or resumed exactly), the GAN updates behind the divergence guard, and
+the loop (:meth:`Trainer.run_loop`: logging, snapshots, checkpoints, Ctrl-C), on a run
+folder of :mod:`training.stages.run`.
 
 A stage supplies a ``step(trainer) -> dict[str, float]`` that computes its losses and
 calls :meth:`Trainer.update` for the generator and the discriminators, and a
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -28,8 +30,9 @@ from core.device import describe_device, resolve_device
 from core.io import atomic_write_bytes
 from core.models import AbsPoseModel, build_discriminators
 from training.config import TrainConfig
-from training.distributed import average_across_ranks, barrier, init_distributed
-from training.loop import (
+from training.losses import lsgan_discriminator_loss
+from training.stages.distributed import average_across_ranks, barrier, init_distributed
+from training.stages.run import (
     DivergenceGuard,
     GracefulInterrupt,
     RunDir,
@@ -37,7 +40,6 @@ from training.loop import (
     restore_rng_state,
     seed_everything,
 )
-from training.losses import lsgan_discriminator_loss
 
 log = logging.getLogger("abspose.train")
 
@@ -75,7 +77,8 @@ class Trainer:
         cfg: the resolved training configuration.
         stage: ``"pretrain"``, ``"train"`` or ``"refine"`` (selects ``cfg.<stage>``).
         out: the run folder.
-        init: a checkpoint to start from (its architecture wins over ``cfg.model``).
+        init: a checkpoint to start from (its architecture wins over ``cfg.model``:
+            :attr:`cfg` is then a copy of ``cfg`` with the checkpoint's model).
         resume: continue the run in ``out`` exactly where it stopped.
         stop: optional callable; when it returns True the loop saves and stops.
     """
@@ -106,7 +109,8 @@ class Trainer:
         if ckpt is not None:
             model = model_from_checkpoint(ckpt, where=str(self.out / "last.pt" if resume
                                                           else init))
-            cfg.model = model.config
+            # the checkpoint's architecture wins; the caller's configuration is left as is
+            self.cfg = dataclasses.replace(cfg, model=model.config)
         else:
             model = AbsPoseModel(cfg.model)
             if model.config.encoder.backbone != "unet":

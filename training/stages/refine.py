@@ -1,6 +1,6 @@
 """Stage 3 (paper, Section 5): instance-specific refinement on the target footage.
 
-The objective of :mod:`training.train`, on the target video(s) only, short and with a
+The objective of :mod:`training.stages.end_to_end`, on the target video(s) only, short and with a
 low learning rate, starting from a trained checkpoint; with ``labels`` (frames a person
 corrected in the review dock) also a supervised term on those frames. The result is a
 new checkpoint: ``<video>.refined.pt`` next to the (first) video, or ``refined.pt`` in
@@ -17,20 +17,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from core.checkpoint import (
-    default_checkpoint_path,
-    load_checkpoint,
-    model_from_checkpoint,
-    save_checkpoint,
-)
+from core.checkpoint import default_checkpoint_path, save_checkpoint
 from core.errors import InputError
 from training.config import load_config
-from training.stages import Progress, run_to_end
-from training.train import train_iter
+from training.stages import end_to_end
+from training.stages.trainer import Progress, run_to_end
 
 
 class RefineProgress(Progress):
-    """A :class:`training.stages.Progress` of the refinement; on the last item
+    """A :class:`~training.stages.trainer.Progress` of the refinement; on the last item
     ``checkpoint`` is the refined model (model weights only, ready for load_model)."""
 
 
@@ -95,19 +90,13 @@ def refine_iter(videos: Sequence[str | Path], checkpoint: str | Path | None,
     else:
         run = Path(out)
         final = run / "refined.pt"
-    for p in train_iter(cfg, videos, run, init=None if resume else checkpoint, resume=resume,
-                        stop=stop, stage="refine", labels=labels):
-        if p.checkpoint is not None:
-            _export(p.checkpoint, final)
+    tr, step, snapshot = end_to_end.start(cfg, videos, run, "refine",
+                                          None if resume else checkpoint, resume, stop, labels)
+    for p in tr.run_loop(step, snapshot):
+        if p.checkpoint is not None:  # the refined model alone (no optimizer state)
+            save_checkpoint(final, tr.model, {"refined_from_steps": tr.step})
             p = replace(p, checkpoint=final)
         yield RefineProgress(**p.__dict__)
-
-
-def _export(last: Path, final: Path) -> None:
-    """The refined model alone (no optimizer state), atomically."""
-    ckpt = load_checkpoint(last)
-    model = model_from_checkpoint(ckpt)
-    save_checkpoint(final, model, {"refined_from_steps": int(ckpt.get("step", 0))})
 
 
 def refine(videos: Sequence[str | Path], checkpoint: str | Path | None, progress: bool = True,
