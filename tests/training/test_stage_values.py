@@ -3,6 +3,7 @@ synthetic samples and prior poses every step) the losses of ``train`` and ``refi
 fall, and with both learning rates at 0 they stay exactly where they were, so the fall
 comes from the updates and from nothing else."""
 
+import copy
 from pathlib import Path
 
 import cv2
@@ -144,3 +145,13 @@ def test_refine_losses_fall_on_a_fixed_batch(start, clips, tmp_path, fixed_batch
     assert fixed_batches[-1]["video"].served == STEPS
     assert_falls(history, FALLING, 0.7)
     assert_constant(run("still", 5, 0.0))
+
+
+def test_a_trainer_leaves_the_callers_configuration_as_it_was(start, tmp_path):
+    """The checkpoint's architecture wins (its uplift has no dropout), on the trainer's
+    own copy of the configuration; the object the caller passed is not changed."""
+    cfg = load_config("tiny", ["model.uplift.dropout=0.3"])
+    before = copy.deepcopy(cfg)
+    tr = Trainer(cfg, "train", tmp_path / "run", init=start)
+    assert tr.cfg.model.uplift.dropout == 0.0 and cfg.model.uplift.dropout == 0.3
+    assert cfg == before
