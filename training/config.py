@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from core.config import apply_overrides, from_dict, load_preset, merge, to_dict
 from core.config import preset_names as preset_names_in
@@ -174,6 +174,3 @@ def load_config(preset_or_file: str | Path = "cpu", overrides: list[str] | tuple
     cfg = from_dict(TrainConfig, data)
     return apply_overrides(cfg, list(overrides)) if overrides else cfg
 
-
-def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return to_dict(cfg)
