@@ -159,7 +159,7 @@ class PoseState:
         layers computed frame by frame when shown. Replaces earlier ones."""
         from napari.utils.colormaps import Colormap
 
-        from napari_abspose.lazy_video import LazySkeletonImages
+        from napari_abspose.skeleton_images import LazySkeletonImages
 
         video = self.video_layer()
         if video is None:

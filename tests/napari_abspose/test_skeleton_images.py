@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.video import LazyVideo, write_video
-from napari_abspose.lazy_video import ChannelView, LazySkeletonImages
+from napari_abspose.skeleton_images import ChannelView, LazySkeletonImages
 from tests.core.test_video import numbered_frames
 
 
