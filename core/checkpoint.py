@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 
-import core
 from core.config import from_dict, to_dict
 from core.errors import AbsPoseError, CheckpointError
 from core.io import atomic_write_bytes
@@ -48,7 +47,7 @@ def sample_data_dir() -> Path:
     try:
         return Path(str(importlib.resources.files("sample_data")))
     except ModuleNotFoundError:
-        return Path(core.__file__).resolve().parents[1] / "sample_data"
+        return Path(__file__).resolve().parents[1] / "sample_data"
 
 
 def default_checkpoint_path() -> Path:
