@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make_clip(folder: Path, frames: int, size: int) -> tuple[Path, dict]:
     from core.skeleton import HUMAN
-    from training.synthetic.video import render_clip, write_clip
+    from training.clips import write_clip
+    from training.synthetic.video import render_clip
 
     arrays = render_clip(HUMAN, "target", "S9", "walk", frames, 25.0, (size, size), 0)
     video, _ = write_clip(folder / "S9_walk", arrays)

@@ -7,12 +7,13 @@ from core.errors import InputError
 from core.skeleton import HUMAN, QUADRUPED
 from tests.training.test_poses import CHIRALITY
 from training.cli import main
+from training.clips import load_clip, write_clip
 from training.synthetic.body import body_model
 from training.synthetic.mesh import MeshBody
 from training.synthetic.stream import SyntheticStream
 from training.synthetic.style import style_config
 from training.synthetic.target import TARGET_TEST, TARGET_TRAIN, TargetWorld, prior_poses
-from training.synthetic.video import load_clip, render_clip, write_clip
+from training.synthetic.video import render_clip
 
 SIZE = (64, 64)
 

@@ -4,7 +4,7 @@ activity, and a contact sheet), e.g. the labelled ``target`` benchmark::
     abspose synth --style target --out target_clips
     abspose synth --style target --out clips --subjects S1 S5 --activities walk sitting
 
-The label format is documented in ``training/synthetic/video.py``; the same arguments
+The label format is documented in ``training/clips.py``; the same arguments
 and seed give the same data.
 """
 
@@ -58,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from core.errors import InputError
     from core.io import write_png
     from core.skeleton import load_skeleton
+    from training.clips import clip_sheet, write_clip
     from training.poses import activity_names
     from training.synthetic.target import TARGET_TEST
-    from training.synthetic.video import contact_sheet, render_clip, write_clip
+    from training.synthetic.video import render_clip
 
     if args.out is None:
         raise InputError("--out is required (the folder to write the clips to)")
@@ -86,6 +87,6 @@ def run(args: argparse.Namespace) -> int:
         video, _ = write_clip(args.out / f"{subject}_{activity}", arrays)
         tqdm.write(f"wrote {video} and its .npz ({args.frames} frames)")
         clips.append(arrays)
-    sheet = write_png(args.out / "contact_sheet.png", contact_sheet(clips))
+    sheet = write_png(args.out / "contact_sheet.png", clip_sheet(clips))
     print(f"{len(jobs)} clip(s) in {args.out}; contact sheet {sheet}")
     return 0

@@ -1,45 +1,17 @@
-"""Synthetic clips on disk: continuous videos of one subject doing one activity, with
-every label, in the format the evaluation reads (written by ``abspose synth``).
-
-Per clip, ``<subject>_<activity>.mp4`` and next to it ``<subject>_<activity>.npz``:
-
-============================  ===============  =============================================
-key                           shape / type     meaning
-============================  ===============  =============================================
-``keypoint_names``            (J,) str         the skeleton's keypoints, in order
-``keypoints_2d``              (T, J, 2) f32    pixels (x right, y down, pixel i centred at i)
-``keypoints_2d_normalized``   (T, J, 2) f32    the same in [-1, 1] (project convention)
-``visibility``                (T, J) bool      on its own body part, not occluded
-``keypoints_3d``              (T, J, 3) f32    camera frame (OpenCV: x right, y down,
-                                               z forward), metres
-``rotations``                 (T, J, 3, 3) f32 local joint rotations, root in camera frame
-``rotations_6d``              (T, J, 6) f32    the same, 6D (first two columns)
-``bone_lengths``              (T, J) f32       metres, bone from each keypoint's parent
-``intrinsics``                (3, 3) f32       K: ``K @ keypoints_3d / z`` = keypoints_2d
-``activity``                  (T,) str         activity per frame
-``subject``, ``environment``  () str           identity and room names
-``part_mask``                 (T, H, W) i16    body part per pixel (-1: background, props)
-``part_names``                (P,) str         names of the part indices
-``fps``, ``frame_size``       (), (2,)         frame rate; (H, W)
-``style``, ``skeleton``,      () str / int     how the clip was made; ``format_version`` 1
-``seed``, ``format_version``
-============================  ===============  =============================================
-
-The mp4 holds the same T frames (RGB, lossy); ``frames`` are not duplicated in the npz.
+"""Synthetic clips: continuous videos of one subject doing one activity, with every
+label, rendered in the labelled-clip format of ``training/clips.py`` (which writes and
+reads them; ``abspose synth`` renders and writes them).
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from core.camera import PerspectiveCamera
 from core.errors import InputError
-from core.io import atomic_open
 from core.skeleton import Skeleton
+from training.clips import FORMAT_VERSION
 from training.poses import generate_sequence, random_bone_lengths
 from training.synthetic.background import sample_environment
 from training.synthetic.batch import to_batch
@@ -52,8 +24,6 @@ from training.synthetic.stream import stream_body
 from training.synthetic.style import TARGET_STYLE, StyleConfig, style_config
 from training.synthetic.target import ENVIRONMENTS, TargetWorld, _cat_envs, stable_seed, vignette
 from training.synthetic.textures import Appearance, sample_appearance
-
-FORMAT_VERSION = 1
 
 
 class RandomizedWorld:
@@ -92,7 +62,7 @@ def render_clip(skeleton: Skeleton, style: str, subject: str, activity: str,
                 chunk: int = 32) -> dict[str, np.ndarray]:
     """T continuous frames of ``subject`` doing ``activity`` in ``style``.
 
-    Returns the arrays of the npz format above plus ``frames`` (T, H, W, 3) uint8 RGB.
+    Returns the arrays of the labels (``training/clips.py``) plus ``frames`` (T, H, W, 3) uint8 RGB.
     The same arguments give the same clip.
     """
     camera = PerspectiveCamera(size, fov_deg)
@@ -171,78 +141,3 @@ def _smooth(x: torch.Tensor, fps: float) -> torch.Tensor:
     pad = torch.cat([x[:1].expand(k // 2, *x.shape[1:]), x,
                      x[-1:].expand(k // 2, *x.shape[1:])])
     return pad.unfold(0, k, 1).mean(-1)
-
-
-def write_clip(stem: str | Path, arrays: dict[str, np.ndarray]) -> tuple[Path, Path]:
-    """Write ``<stem>.mp4`` and ``<stem>.npz`` atomically (temporary file, then rename)."""
-    import cv2
-
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    frames = arrays["frames"]
-    h, w = frames.shape[1:3]
-    video = stem.with_suffix(".mp4")
-    tmp = stem.parent / f".{stem.name}.tmp.mp4"
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(arrays["fps"]),
-                             (w, h))
-    if not writer.isOpened():
-        raise InputError(f"cannot write video {video} (OpenCV has no mp4v encoder)")
-    try:
-        for f in frames:
-            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    os.replace(tmp, video)
-    labels = stem.with_suffix(".npz")
-    with atomic_open(labels, "wb") as fh:
-        np.savez_compressed(fh, **{k: v for k, v in arrays.items() if k != "frames"})
-    return video, labels
-
-
-def load_clip(path: str | Path, frames: bool = True) -> dict[str, np.ndarray]:
-    """Read a clip's labels (``.npz``, or the ``.mp4`` next to it) and, if ``frames``,
-    its video as (T, H, W, 3) uint8 RGB under ``"frames"``."""
-    import cv2
-
-    path = Path(path)
-    labels = path.with_suffix(".npz")
-    if not labels.is_file():
-        raise InputError(f"no labels {labels}")
-    with np.load(labels) as data:
-        out = {k: data[k] for k in data.files}
-    if frames:
-        cap = cv2.VideoCapture(str(path.with_suffix(".mp4")))
-        got = []
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            got.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
-        cap.release()
-        out["frames"] = np.stack(got) if got else np.zeros((0, 1, 1, 3), np.uint8)
-    return out
-
-
-def contact_sheet(clips: list[dict[str, np.ndarray]], columns: int = 8,
-                  keypoints: bool = False) -> np.ndarray:
-    """(rows * H, columns * W, 3) uint8: ``columns`` frames spread over each clip, one clip
-    per row; with ``keypoints``, visible keypoints drawn as dots."""
-    import cv2
-
-    rows = []
-    for clip in clips:
-        f = clip["frames"]
-        pick = np.linspace(0, len(f) - 1, columns).round().astype(int)
-        tiles = []
-        for i in pick:
-            tile = np.ascontiguousarray(f[i])
-            if keypoints:
-                for (x, y), v in zip(clip["keypoints_2d"][i], clip["visibility"][i],
-                                     strict=True):
-                    if v:
-                        cv2.circle(tile, (round(float(x)), round(float(y))), 1, (255, 255, 0),
-                                   -1)
-            tiles.append(tile)
-        rows.append(np.concatenate(tiles, 1))
-    return np.concatenate(rows, 0)
-
