@@ -117,6 +117,7 @@ def sheets(folder: Path, size: int = 128) -> list[Path]:
     randomized stream; synthetic_target.png: the seven target subjects and a target dog,
     two frames each of two of their clips per slot (4 rows of 2 slots)."""
     from core.io import write_png
+    from core.overlay import contact_sheet
     from core.skeleton import HUMAN, QUADRUPED
     from training.synthetic.target import TARGET_SUBJECTS
     from training.synthetic.video import render_clip
@@ -127,21 +128,18 @@ def sheets(folder: Path, size: int = 128) -> list[Path]:
                               seed=1)
     imgs = torch.cat([people.next().image, animals.next().image])
     tiles = (imgs.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
-    grid = tiles.reshape(4, 8, size, size, 3).transpose(0, 2, 1, 3, 4).reshape(
-        4 * size, 8 * size, 3)
+    grid = contact_sheet(list(tiles), columns=8, tile_width=size, gap=0)  # 4 rows of 8
     out = [write_png(folder / "synthetic_randomized.png", grid)]
     human_acts = [("walk", "phone"), ("sitting", "pick_up"), ("wave", "squat"),
                   ("eat", "greet")]
     slots = [(HUMAN, s, human_acts[k % 4]) for k, s in enumerate(TARGET_SUBJECTS)]
     slots.append((QUADRUPED, "S1", ("trot", "sit")))
-    rows = []
+    frames = []
     for skeleton, subject, acts in slots:
-        frames = []
         for a in acts:
             clip = render_clip(skeleton, "target", subject, a, frames=60, size=(size, size))
             frames += [clip["frames"][15], clip["frames"][55]]
-        rows.append(np.concatenate(frames, 1))
-    grid = np.concatenate([np.concatenate(rows[i:i + 2], 1) for i in range(0, 8, 2)], 0)
+    grid = contact_sheet(frames, columns=8, tile_width=size, gap=0)  # 2 slots of 4 a row
     out.append(write_png(folder / "synthetic_target.png", grid))
     return out
 
