@@ -1,6 +1,7 @@
 import pytest
 
 from core.errors import ConfigError
+from tests.core.test_config import repeated
 from training.config import load_config, preset_names
 
 
@@ -67,15 +68,6 @@ def test_presets_list_only_what_differs():
     from core.config import load_preset, load_yaml, merge, to_dict
     from core.models.config import model_preset_data
     from training.config import PRESET_DIR, TrainConfig
-
-    def repeated(data, start, where=""):
-        out = []
-        for k, v in data.items():
-            if isinstance(v, dict) and isinstance(start.get(k), dict):
-                out += repeated(v, start[k], f"{where}{k}.")
-            elif start.get(k) == v:
-                out.append(where + k)
-        return out
 
     defaults = to_dict(TrainConfig())
     for name in preset_names():

@@ -4,15 +4,14 @@ fall, and with both learning rates at 0 they stay exactly where they were, so th
 comes from the updates and from nothing else."""
 
 import copy
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
 from core.checkpoint import save_checkpoint
 from core.models import AbsPoseModel
+from tests.training.test_stages import write_clip
 from training.config import load_config
 from training.stages import Trainer
 from training.stages.refine import refine_iter
@@ -31,19 +30,6 @@ FALLING = ("perceptual", "synthetic_keypoints_2d", "synthetic_keypoints_3d", "im
 OVERRIDES = ("log_every=100", "snapshot_every=100", "checkpoint_every=100",
              "freeze_batchnorm=false")
 STEPS = 20
-
-
-def write_clip(path: Path, frames: int = 12, size: int = 64, seed: int = 0) -> Path:
-    """A small clip: a bright moving blob on a textured background."""
-    rng = np.random.default_rng(seed)
-    background = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (size, size))
-    for i in range(frames):
-        f = background.copy()
-        cv2.circle(f, (10 + 2 * i, size // 2), 6, (255, 200, 50), -1)
-        out.write(f)
-    out.release()
-    return path
 
 
 @pytest.fixture(scope="module")
