@@ -20,7 +20,11 @@ What is computed (``docs/RESULTS.md`` quotes this):
   labels as they are.
 * **MPJPE (mm)**: root-relative 3D error, the mean over images and keypoints of the
   distance between predicted and labelled 3D keypoints after subtracting each one's
-  root, where the labels have 3D (``keypoints_3d``, metres); no Procrustes alignment.
+  root (the root itself left out), where the labels have 3D (``keypoints_3d``,
+  metres); no Procrustes alignment (:func:`mpjpe`).
+* **PA-MPJPE (mm)**: the same distance after the similarity (rotation, scale,
+  translation) that best fits the prediction onto the labels, per image, over all
+  keypoints (:func:`pa_mpjpe`; ``abspose demo`` prints it, the tables do not).
 
 On labelled photos (a COCO keypoints JSON, ``training/real_photos.py``: one 1.25 x box
 crop per person at 128 x 128) the error is over the **12 limb points** (shoulders,
@@ -32,11 +36,20 @@ flips``), PCK at 6.4, 12.8 and 25.6 px (5, 10, 20 % of the crop) both ways; per
 Results are given per activity (the labels' per-frame ``activity``) and overall
 (the mean over all images, so longer activities weigh more).
 
-Labels are read from the ``.npz`` files ``abspose synth`` writes (the format is in
-``training/synthetic/video.py``); only ``keypoint_names`` and ``keypoints_2d`` are
-required, so other labelled data can be evaluated by writing those two arrays (plus
-``keypoints_3d`` and ``activity`` when known) next to each video. Keypoints are matched
-by name; labelled keypoints the model does not know are left out (and named).
+``abspose demo`` prints, besides the benchmark's error, the error of one clip in the
+clip's own pixels (:func:`subject_pixel_errors`): the mean and median distance over the
+*visible* keypoints, and **PCK@0.1 of the subject's size**, the fraction of visible
+keypoints within 10 % of the diagonal of the box around the frame's visible labelled
+keypoints. That PCK is another metric than PCK@t above (a threshold relative to the
+subject, not pixels at 128 x 128; visible keypoints only; pooled over the clip's
+keypoints, not averaged per image).
+
+Labels are read from the ``.npz`` files ``abspose synth`` writes (the format, and its
+reader and checks, are in ``training/clips.py``); only ``keypoint_names`` and
+``keypoints_2d`` are required, so other labelled data can be evaluated by writing those
+two arrays (plus ``keypoints_3d`` and ``activity`` when known) next to each video.
+Keypoints are matched by name; labelled keypoints the model does not know are left out
+(and named).
 """
 
 from __future__ import annotations
@@ -55,7 +68,7 @@ from core.errors import InputError
 from core.io import atomic_write_text
 from core.predict import Predictor
 from core.skeleton import Skeleton
-from core.video import VIDEO_EXTENSIONS
+from training.clips import find_clips, read_labels
 from training.real_photos import load_coco_people, person_crops
 
 log = logging.getLogger("abspose.evaluate")
@@ -64,6 +77,7 @@ METRIC_SIZE = 128
 CLEAR_FLIP_PX = 2.0
 PCK_THRESHOLDS = (3.0, 6.0, 12.0)
 PHOTO_PCK_THRESHOLDS = (6.4, 12.8, 25.6)
+SUBJECT_PCK_FRACTION = 0.1
 ALL = "all"
 LIMBS = tuple(f"{s}_{p}" for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
               for s in ("left", "right"))
@@ -85,22 +99,12 @@ class Labels:
 
 
 def load_labels(path: str | Path, skeleton: Skeleton) -> Labels:
-    """Read a labels ``.npz`` and order its keypoints as ``skeleton``'s (by name)."""
+    """Read a labels ``.npz`` (:func:`training.clips.read_labels`: its checks and
+    errors) and order its keypoints as ``skeleton``'s (by name)."""
     path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise InputError(f"{path}: cannot read labels ({exc}); expected an .npz written by "
-                         "`abspose synth` or with keypoint_names and keypoints_2d") from None
-    for key in ("keypoint_names", "keypoints_2d"):
-        if key not in data:
-            raise InputError(f"{path}: no {key!r} in the labels; an .npz needs "
-                             "keypoint_names (J,) and keypoints_2d (T, J, 2)")
+    data = read_labels(path)
     names = [str(n) for n in data["keypoint_names"]]
     kp2 = np.asarray(data["keypoints_2d"], dtype=np.float64)
-    if kp2.ndim != 3 or kp2.shape[1:] != (len(names), 2):
-        raise InputError(f"{path}: keypoints_2d has shape {kp2.shape}, expected "
-                         f"(T, {len(names)}, 2) for its {len(names)} keypoint_names")
     t = kp2.shape[0]
     index = {n: i for i, n in enumerate(names)}
     common = [k for k in skeleton.keypoints if k in index]
@@ -113,15 +117,10 @@ def load_labels(path: str | Path, skeleton: Skeleton) -> Labels:
     out3 = None
     if "keypoints_3d" in data:
         kp3 = np.asarray(data["keypoints_3d"], dtype=np.float64)
-        if kp3.shape != (t, len(names), 3):
-            raise InputError(f"{path}: keypoints_3d has shape {kp3.shape}, expected "
-                             f"({t}, {len(names)}, 3)")
         out3 = np.full((t, skeleton.num_keypoints, 3), np.nan)
         out3[:, src >= 0] = kp3[:, src[src >= 0]]
     activity = np.asarray(data["activity"]).astype(str) if "activity" in data \
         else np.full(t, path.stem.split("_", 1)[-1])
-    if activity.shape != (t,):
-        raise InputError(f"{path}: activity has shape {activity.shape}, expected ({t},)")
     if "frame_size" in data:
         size = tuple(int(v) for v in np.asarray(data["frame_size"]).reshape(-1)[:2])
     else:
@@ -167,21 +166,78 @@ def frame_errors(pred_2d: np.ndarray, labels: Labels, skeleton: Skeleton,
         raise InputError("no labelled keypoint has its left/right partner labelled")
     d = np.linalg.norm(pred_2d - gt, axis=-1) * scale
     dm = np.linalg.norm(pred_2d - gt[:, perm], axis=-1) * scale
-    mpjpe = None
+    e3d = None
     if pred_3d is not None and labels.keypoints_3d is not None:
-        root = skeleton.parents.index(-1)
-        p = np.asarray(pred_3d, dtype=np.float64)
-        g = labels.keypoints_3d
-        rel = (p - p[:, root:root + 1]) - (g - g[:, root:root + 1])
-        e3 = np.linalg.norm(rel, axis=-1) * 1000.0
-        ok = ~np.isnan(e3).any(axis=0)
-        ok[root] = False
-        mpjpe = e3[:, ok].mean(axis=1) if ok.any() else None
+        e3d = mpjpe(pred_3d, labels.keypoints_3d, skeleton.parents.index(-1))
     sided = usable & (perm != np.arange(len(perm)))
     gain = (d[:, sided] - dm[:, sided]).mean(axis=1) if sided.any() else np.zeros(len(d))
     return FrameErrors(plain=d[:, usable].mean(axis=1), mirrored=dm[:, usable].mean(axis=1),
-                       clear_flip=gain > CLEAR_FLIP_PX, per_keypoint=d[:, usable], mpjpe=mpjpe,
+                       clear_flip=gain > CLEAR_FLIP_PX, per_keypoint=d[:, usable], mpjpe=e3d,
                        activity=labels.activity)
+
+
+def mpjpe(pred_3d: np.ndarray, gt_3d: np.ndarray, root: int) -> np.ndarray | None:
+    """Root-relative 3D error per image, mm: (T,) from (T, J, 3) metres, the mean over
+    the keypoints other than ``root`` of the distance between prediction and label once
+    each has its root subtracted. Keypoints with a NaN in any image are left out (all
+    images average over the same ones); None when no keypoint is left."""
+    p = np.asarray(pred_3d, dtype=np.float64)
+    g = np.asarray(gt_3d, dtype=np.float64)
+    rel = (p - p[:, root:root + 1]) - (g - g[:, root:root + 1])
+    e3 = np.linalg.norm(rel, axis=-1) * 1000.0
+    ok = ~np.isnan(e3).any(axis=0)
+    ok[root] = False
+    return e3[:, ok].mean(axis=1) if ok.any() else None
+
+
+def pa_mpjpe(pred_3d: np.ndarray, gt_3d: np.ndarray) -> np.ndarray:
+    """Procrustes-aligned 3D error per image, mm: (T,) from (T, J, 3) metres, the mean
+    over all keypoints of the distance to the label after the similarity (rotation,
+    no reflection; uniform scale; translation) that best fits the prediction onto the
+    label in the least-squares sense (Umeyama). Images with a NaN give NaN."""
+    p = np.asarray(pred_3d, dtype=np.float64)
+    g = np.asarray(gt_3d, dtype=np.float64)
+    p = p - p.mean(axis=1, keepdims=True)
+    g = g - g.mean(axis=1, keepdims=True)
+    out = np.full(len(p), np.nan)
+    for t in np.flatnonzero(np.isfinite(p).all((1, 2)) & np.isfinite(g).all((1, 2))):
+        u, s, vt = np.linalg.svd(p[t].T @ g[t])
+        d = np.sign(np.linalg.det(u @ vt))
+        s[-1] *= d
+        u[:, -1] *= d
+        scale = s.sum() / max((p[t] ** 2).sum(), 1e-12)
+        out[t] = np.linalg.norm(scale * p[t] @ (u @ vt) - g[t], axis=-1).mean() * 1000.0
+    return out
+
+
+def subject_size(gt_2d: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """(T,) pixels: the diagonal of the box around each image's visible labelled
+    keypoints ((T, J, 2), (T, J) bool); NaN where fewer than two are visible."""
+    return np.array([np.linalg.norm(g[v].max(0) - g[v].min(0)) if v.sum() > 1 else np.nan
+                     for g, v in zip(gt_2d, visible, strict=True)])
+
+
+def subject_pixel_errors(pred_2d: np.ndarray, gt_2d: np.ndarray,
+                         visible: np.ndarray | None = None,
+                         fraction: float = SUBJECT_PCK_FRACTION) -> dict[str, float]:
+    """The 2D error of one clip in its own pixels, over the visible keypoints (what
+    ``abspose demo`` prints; not the benchmark's :func:`frame_errors`): ``mean_px`` and
+    ``median_px``, the distance between (T, J, 2) predictions and labels in the frame's
+    pixels (no scaling to 128 x 128), and ``pck``, the fraction of those keypoints
+    within ``fraction`` of the subject's size (:func:`subject_size`; an image where it
+    is unknown counts as missed), pooled over the clip. ``visible`` (T, J): labelled
+    visible (default all); keypoints with a NaN in the label or the prediction are
+    left out too. NaN values when no keypoint is left."""
+    gt = np.asarray(gt_2d, dtype=np.float64)
+    pred = np.asarray(pred_2d, dtype=np.float64)
+    vis = np.ones(gt.shape[:2], bool) if visible is None else np.asarray(visible) > 0
+    vis = vis & np.isfinite(gt).all(-1) & np.isfinite(pred).all(-1)
+    if not vis.any():
+        return {"mean_px": math.nan, "median_px": math.nan, "pck": math.nan}
+    err = np.linalg.norm(pred - gt, axis=-1)
+    size = subject_size(gt, vis)
+    return {"mean_px": float(err[vis].mean()), "median_px": float(np.median(err[vis])),
+            "pck": float((err <= fraction * size[:, None])[vis].mean())}
 
 
 def summarize(errors: Iterable[FrameErrors], thresholds: Sequence[float] = PCK_THRESHOLDS
@@ -219,17 +275,13 @@ def summarize(errors: Iterable[FrameErrors], thresholds: Sequence[float] = PCK_T
 
 
 def find_labelled_clips(folder: str | Path) -> list[tuple[Path, Path]]:
-    """(video, labels) pairs in ``folder``: every ``<stem>.npz`` with a ``<stem>`` video."""
+    """(video, labels) pairs in ``folder`` (:func:`training.clips.find_clips`), or an
+    InputError saying what to give instead."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder; give the folder `abspose synth` wrote "
                          "(videos with .npz labels next to them)")
-    pairs = []
-    for npz in sorted(folder.glob("*.npz")):
-        videos = [npz.with_suffix(s) for s in sorted(VIDEO_EXTENSIONS)
-                  if npz.with_suffix(s).exists()]
-        if videos:
-            pairs.append((videos[0], npz))
+    pairs = find_clips(folder)
     if not pairs:
         raise InputError(f"{folder}: no video with labels next to it (<name>.mp4 + "
                          "<name>.npz); write a benchmark with `abspose synth --out`")

@@ -14,6 +14,9 @@ from training.evaluate import (
     format_table,
     frame_errors,
     load_labels,
+    mpjpe,
+    pa_mpjpe,
+    subject_pixel_errors,
     summarize,
 )
 
@@ -113,6 +116,63 @@ class TestMetrics:
         table = format_table({"m": s}, "error_consider_flips")
         assert table.splitlines()[0] == "| model | sit | walk | all |"
         assert table.splitlines()[2] == "| m | 5.00 | 0.00 | 2.50 |"
+
+
+
+def rotation(axis, angle: float) -> np.ndarray:
+    """The rotation by ``angle`` radians about the unit vector ``axis`` (Rodrigues)."""
+    k = np.asarray(axis, float) / np.linalg.norm(axis)
+    x = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * x + (1 - np.cos(angle)) * x @ x
+
+
+class Test3DErrors:
+    def test_mpjpe_leaves_the_root_out(self):
+        gt = np.random.default_rng(3).normal(size=(2, J, 3))
+        root = HUMAN.parents.index(-1)
+        pred = gt + 1.0  # the same pose elsewhere
+        other = (root + 1) % J
+        pred[:, other] += [0.0, 0.030, 0.040]  # 50 mm on one keypoint
+        np.testing.assert_allclose(mpjpe(pred, gt, root), [50.0 / (J - 1)] * 2)
+        gt[:, other] = np.nan  # an unlabelled keypoint is left out of every image
+        np.testing.assert_allclose(mpjpe(pred, gt, root), [0.0, 0.0], atol=1e-9)
+
+    def test_pa_mpjpe_forgives_a_similarity(self):
+        gt = np.random.default_rng(4).normal(0, 0.3, (3, J, 3))
+        pred = 1.7 * gt @ rotation([1, 2, 3], 0.8).T + np.array([0.5, -2.0, 4.0])
+        np.testing.assert_allclose(pa_mpjpe(pred, gt), 0.0, atol=1e-9)
+        assert mpjpe(pred, gt, HUMAN.parents.index(-1)).min() > 100  # not root-aligned
+
+    def test_pa_mpjpe_of_an_offset_it_cannot_remove(self):
+        """A unit square in z = 0 with its corners lifted by +d, +d, -d, -d: no
+        similarity moves that, the best fit shrinks the square by 1 / (1 + d^2) and every
+        corner stays d / sqrt(1 + d^2) away; rotating, scaling and moving the prediction
+        changes nothing, and a mirror image is not forgiven."""
+        square = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]])
+        d = 0.1
+        lifted = square + np.array([[0, 0, d], [0, 0, d], [0, 0, -d], [0, 0, -d]])
+        expected = 1000 * d / np.sqrt(1 + d * d)
+        np.testing.assert_allclose(pa_mpjpe(lifted[None], square[None]), [expected])
+        moved = 0.3 * lifted @ rotation([0, 1, 1], 2.0).T + 5.0
+        np.testing.assert_allclose(pa_mpjpe(moved[None], square[None]), [expected])
+        tetra = np.array([[1.0, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]])
+        mirrored = tetra * [-1, 1, 1]
+        assert pa_mpjpe(mirrored[None], tetra[None])[0] > 100
+        assert np.isnan(pa_mpjpe(np.full((1, 4, 3), np.nan), tetra[None])[0])
+
+
+class TestSubjectPixelErrors:
+    def test_pck_relative_to_the_subject(self):
+        """Four keypoints on a 30 x 40 px box (diagonal 50 px): an error of 4 px is
+        within 10 % of the subject, one of 6 px is not; hidden keypoints do not count."""
+        gt = np.array([[[0.0, 0], [30, 0], [0, 40], [30, 40]]])
+        pred = gt + np.array([[[4.0, 0], [0, 4], [6, 0], [0, 6]]])
+        e = subject_pixel_errors(pred, gt)
+        assert (e["mean_px"], e["median_px"], e["pck"]) == (5.0, 5.0, 0.5)
+        e = subject_pixel_errors(pred, gt, visible=np.array([[1, 1, 1, 0]]))
+        assert e["mean_px"] == pytest.approx(14 / 3) and e["pck"] == pytest.approx(2 / 3)
+        e = subject_pixel_errors(pred, gt, visible=np.array([[1, 0, 0, 0]]))
+        assert e["mean_px"] == 4.0 and e["pck"] == 0.0  # one keypoint: no size, a miss
 
 
 class TestLabels:

@@ -37,16 +37,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def find_sample_clip(folder: Path) -> tuple[Path, Path] | None:
     """(clip, labels) of the first mp4 in ``folder`` with its labels ``<stem>.npz``
     beside it (as ``abspose synth`` writes them), or None."""
-    for clip in sorted(folder.glob("*.mp4")) if folder.is_dir() else []:
-        if clip.with_suffix(".npz").is_file():
-            return clip, clip.with_suffix(".npz")
-    return None
+    from training.clips import find_clips
+
+    found = find_clips(folder, extensions=(".mp4",))
+    return found[0] if found else None
 
 
 def resolve_inputs(args: argparse.Namespace) -> tuple[Path, Path]:
     """The clip and labels to use; one error naming everything that is missing."""
     from core.checkpoint import default_checkpoint_path
     from core.errors import InputError
+    from training.clips import labels_path
 
     missing = []
     if args.checkpoint is None and not default_checkpoint_path().is_file():
@@ -60,7 +61,7 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[Path, Path]:
         else:
             clip, labels = found
     elif labels is None:
-        labels = clip.with_suffix(".npz")
+        labels = labels_path(clip)
         if not labels.is_file():
             missing.append(f"the labels of {clip} ({labels.name} beside it)")
     if missing:
@@ -70,10 +71,11 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def run(args: argparse.Namespace) -> int:
     from core.export import FORMATS
+    from training.clips import read_labels
     from training.commands.predict import make_predictor, predict_one
 
     clip, labels_path = resolve_inputs(args)
-    labels = load_labels(labels_path)
+    labels = read_labels(labels_path)
     predictor = make_predictor(args)
     check_labels(labels, predictor.skeleton)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -99,86 +101,44 @@ def benchmark_line(track, labels_path: Path, skeleton) -> str:
             f"{s['error_ignore_flips']:.2f} ignoring them (as `abspose evaluate` reports)")
 
 
-def load_labels(path: Path) -> dict:
-    """The sample labels: keypoint_names (J,), keypoints_2d (T, J, 2) pixels, visibility
-    (T, J), keypoints_3d (T, J, 3) metres (camera frame); other arrays are kept."""
-    import numpy as np
-
-    from core.errors import InputError
-
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read the labels ({err})") from None
-    need = [k for k in ("keypoint_names", "keypoints_2d") if k not in data]
-    if need:
-        raise InputError(f"{path}: the labels lack {', '.join(need)}")
-    data["keypoint_names"] = [str(k) for k in data["keypoint_names"]]
-    return data
-
-
 def check_labels(labels: dict, skeleton) -> None:
+    """The labels name the model's keypoints, no more and no fewer."""
     from core.errors import CheckpointError
 
-    if set(labels["keypoint_names"]) != set(skeleton.keypoints):
+    if {str(k) for k in labels["keypoint_names"]} != set(skeleton.keypoints):
         raise CheckpointError(
             f"the model is for skeleton {skeleton.name!r} ({skeleton.num_keypoints} keypoints), "
             f"the clip's labels have {len(labels['keypoint_names'])} other keypoints")
 
 
 def label_errors(track, labels: dict, skeleton) -> dict[str, float]:
-    """Prediction vs labels: 2D error (pixels, visible keypoints) and 3D errors (mm)
-    after aligning the root (MPJPE) and after a similarity (PA-MPJPE). Left/right flips:
-    :func:`benchmark_line`."""
+    """Prediction vs labels (:mod:`training.evaluate`): 2D error in the clip's pixels
+    over the visible keypoints and PCK@0.1 of the subject's size
+    (:func:`~training.evaluate.subject_pixel_errors`); 3D errors in mm, root-relative
+    (MPJPE, :func:`~training.evaluate.mpjpe`) and after the best similarity (PA-MPJPE,
+    :func:`~training.evaluate.pa_mpjpe`). Left/right flips: :func:`benchmark_line`."""
     import numpy as np
 
-    order = [labels["keypoint_names"].index(k) for k in track.keypoint_names]
+    from training import evaluate
+
+    names = [str(k) for k in labels["keypoint_names"]]
+    order = [names.index(k) for k in track.keypoint_names]
     gt2 = np.asarray(labels["keypoints_2d"], dtype=np.float64)[:, order]
     n = min(len(track), len(gt2))
-    gt2, pred2 = gt2[:n], track.keypoints[:n].astype(np.float64)
-    vis = np.ones(gt2.shape[:2], bool) if "visibility" not in labels else \
-        np.asarray(labels["visibility"])[:n, order] > 0
-    vis &= np.isfinite(gt2).all(-1) & np.isfinite(pred2).all(-1)
-    err = np.linalg.norm(pred2 - gt2, axis=-1)
-    size = np.array([np.linalg.norm(g[v].max(0) - g[v].min(0)) if v.sum() > 1 else np.nan
-                     for g, v in zip(gt2, vis, strict=True)])
-    out = {"frames": float(n), "mean_px": float(err[vis].mean()),
-           "median_px": float(np.median(err[vis])),
-           "pck10": float((err <= 0.1 * size[:, None])[vis].mean())}
+    vis = None if "visibility" not in labels else np.asarray(labels["visibility"])[:n, order]
+    e2 = evaluate.subject_pixel_errors(track.keypoints[:n], gt2[:n], vis)
+    out = {"frames": float(n), "mean_px": e2["mean_px"], "median_px": e2["median_px"],
+           "pck10": e2["pck"]}
     if "keypoints_3d" in labels:
         gt3 = np.asarray(labels["keypoints_3d"], dtype=np.float64)[:n, order]
-        pred3 = track.keypoints_3d[:n].astype(np.float64)
+        pred3 = np.asarray(track.keypoints_3d[:n], dtype=np.float64)
         good = np.isfinite(gt3).all((1, 2)) & np.isfinite(pred3).all((1, 2))
-        root = track.keypoint_names.index("pelvis") if "pelvis" in track.keypoint_names else None
-        out["mpjpe_mm"] = 1000 * float(np.mean([_mpjpe(p, g, root) for p, g in
-                                                zip(pred3[good], gt3[good], strict=True)]))
-        out["pa_mpjpe_mm"] = 1000 * float(np.mean([_pa_mpjpe(p, g) for p, g in
-                                                   zip(pred3[good], gt3[good], strict=True)]))
+        root = track.keypoint_names.index(skeleton.keypoints[skeleton.parents.index(-1)])
+        e3 = evaluate.mpjpe(pred3[good], gt3[good], root) if good.any() else None
+        out["mpjpe_mm"] = float(np.mean(e3)) if e3 is not None else float("nan")
+        out["pa_mpjpe_mm"] = float(np.mean(evaluate.pa_mpjpe(pred3[good], gt3[good]))) \
+            if good.any() else float("nan")
     return out
-
-
-def _mpjpe(pred, gt, root):
-    """Mean joint error after moving the root (or the centroid) of both onto each other."""
-    import numpy as np
-
-    p = pred - (pred[root] if root is not None else pred.mean(0))
-    g = gt - (gt[root] if root is not None else gt.mean(0))
-    return np.linalg.norm(p - g, axis=-1).mean()
-
-
-def _pa_mpjpe(pred, gt):
-    """Mean joint error after the best similarity (rotation, scale, translation)."""
-    import numpy as np
-
-    p, g = pred - pred.mean(0), gt - gt.mean(0)
-    u, s, vt = np.linalg.svd(p.T @ g)
-    d = np.sign(np.linalg.det(u @ vt))
-    s[-1] *= d
-    u[:, -1] *= d
-    rot = u @ vt
-    scale = s.sum() / max((p ** 2).sum(), 1e-12)
-    return np.linalg.norm(scale * p @ rot - g, axis=-1).mean()
 
 
 def format_errors(e: dict[str, float]) -> str:
