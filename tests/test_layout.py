@@ -5,6 +5,7 @@ dependencies that point one way, ``napari_abspose -> training -> core``."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,44 @@ def test_every_module_imports_in_a_fresh_interpreter(package):
                             text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "", "modules that fail to import first:\n" + result.stdout
+
+
+MAP = ROOT / "docs" / "architecture.md"
+
+
+def package_map() -> dict[str, list[str]]:
+    """The package map's sections: package folder -> the module files it names, in the
+    order it names them."""
+    sections, current = {}, None
+    for line in MAP.read_text().splitlines():
+        heading = re.fullmatch(r"### `([\w/]+)/`", line.strip())
+        if heading:
+            current = sections.setdefault(heading.group(1), [])
+        elif current is not None:
+            current += [m for m in re.findall(r"`(\w+\.py)`", line) if m not in current]
+    return sections
+
+
+def test_the_package_map_names_every_package_and_module():
+    sections = package_map()
+    folders = {str(p.parent.relative_to(ROOT)) for pkg in PACKAGES
+               for p in (ROOT / pkg).rglob("__init__.py")}
+    assert set(sections) == folders
+    for folder, named in sections.items():
+        files = {p.name for p in (ROOT / folder).glob("*.py")}
+        assert set(named) == files, f"{folder}: not named {sorted(files - set(named))}, " \
+                                    f"no such file {sorted(set(named) - files)}"
+
+
+def test_the_package_map_lists_each_package_from_the_bottom_up():
+    """A module imports only the modules of its package named before it in the map."""
+    edges, wrong = graph(), []
+    for folder, named in package_map().items():
+        package = folder.replace("/", ".")
+        rank = {f"{package}.{m[:-3]}" if m != "__init__.py" else package: i
+                for i, m in enumerate(named)}
+        for module, i in rank.items():
+            for other, line in edges[module]:
+                if other in rank and rank[other] >= i and other != module:
+                    wrong.append(f"{module} (line {line}) imports {other}, named after it")
+    assert not wrong, "\n".join(wrong)
