@@ -11,7 +11,6 @@ import torch
 
 from core.checkpoint import save_checkpoint
 from core.models import AbsPoseModel
-from tests.training.test_stages import write_clip
 from training.config import load_config
 from training.stages import Trainer
 from training.stages.refine import refine_iter
@@ -40,14 +39,6 @@ def start(tmp_path_factory):
     torch.manual_seed(0)  # the same weights however many tests ran before
     model = AbsPoseModel(load_config("tiny", ["model.uplift.dropout=0"]).model)
     return save_checkpoint(tmp_path_factory.mktemp("start") / "start.pt", model)
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("clips")
-    write_clip(folder / "a.mp4", seed=1)
-    write_clip(folder / "b.mp4", seed=2)
-    return folder
 
 
 class SameBatch:
