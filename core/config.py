@@ -193,17 +193,22 @@ def load_preset(source: str | Path, folder: str | Path, kind: str = "preset",
 
     A preset lists only what differs from the defaults, or from the preset (or file) it
     names as ``base:``, whose settings come first. ``sections`` names mappings whose own
-    ``base:`` is a preset of another folder, e.g. ``{"model": MODEL_PRESETS}``: such a
-    section starts from that preset instead of the section the file's ``base`` gives.
+    ``base:`` is a preset of another folder (``{"model": core.models.config.PRESET_DIR}``):
+    such a section starts from that preset instead of the section the file's ``base``
+    gives. A bare name is a preset even when the working folder holds a file or folder
+    of that name.
     ``kind`` names the presets in errors (``"model preset"``).
     """
     folder = Path(folder)
     path = Path(source)
-    if not path.suffix and not path.exists():
-        path = folder / f"{source}.yaml"
-        if not path.is_file():
-            raise ConfigError(f"unknown {kind} {str(source)!r}; available: "
-                              f"{', '.join(preset_names(folder))}, or give a YAML file")
+    bare = not path.suffix and path.name == str(source)  # a name, not a path
+    if bare and (folder / f"{source}.yaml").is_file():
+        path = folder / f"{source}.yaml"  # a preset, whatever the working folder holds
+    elif path.is_dir():
+        raise ConfigError(f"{path} is a folder; give a {kind} name or a YAML file")
+    elif not path.suffix and not path.exists():
+        raise ConfigError(f"unknown {kind} {str(source)!r}; available: "
+                          f"{', '.join(preset_names(folder))}, or give a YAML file")
     if path.resolve() in seen:
         raise ConfigError(f"{path}: 'base' chain loops back to itself")
     seen = (*seen, path.resolve())

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.config import from_dict, load_preset, preset_names, to_dict
+from core.config import from_dict, load_preset, to_dict
 from core.errors import ConfigError
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -147,11 +147,6 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
-
-
-def model_preset_names() -> list[str]:
-    """The names :meth:`ModelConfig.preset` takes (the files in ``core/models/presets/``)."""
-    return preset_names(PRESET_DIR)
 
 
 def model_preset_data(name: str | Path) -> dict[str, Any]:

@@ -121,6 +121,19 @@ class TestPresets:
         assert data == {"steps": 1,
                         "section": {"steps": 80, "optim": {"lr": 0.5}, "layout": "1ch"}}
 
+    def test_a_name_is_a_preset_whatever_the_working_folder_holds(self, folders, tmp_path,
+                                                                   monkeypatch):
+        from core.config import load_preset
+
+        main, _ = folders
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "one").mkdir()  # a folder named like the preset
+        (tmp_path / "two").write_text("steps: 99\n")  # a file named like the preset
+        assert load_preset("one", main) == {"steps": 1, "section": {"steps": 2, "layout": "3ch"}}
+        assert load_preset("two", main)["name"] == "two"
+        with pytest.raises(ConfigError, match="is a folder"):
+            load_preset(tmp_path / "one", main)
+
     def test_errors(self, folders):
         from core.config import load_preset
 
@@ -151,9 +164,10 @@ def repeated(data: dict, start: dict, where: str = "") -> list[str]:
 
 class TestModelPresets:
     def test_every_model_preset_loads(self):
-        from core.models.config import ModelConfig, model_preset_data, model_preset_names
+        from core.config import preset_names
+        from core.models.config import PRESET_DIR, ModelConfig, model_preset_data
 
-        names = model_preset_names()
+        names = preset_names(PRESET_DIR)
         assert {"default", "small", "imagenet", "tiny"} <= set(names)
         default = to_dict(ModelConfig())
         for name in names:
