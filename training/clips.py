@@ -99,16 +99,20 @@ def write_clip(stem: str | Path, arrays: Mapping[str, np.ndarray]) -> tuple[Path
 
 
 # -- reading and checking ---------------------------------------------------------------
-def read_labels(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array of a labels file (``.npz``), after :func:`validate_labels`; a
-    one-line :class:`InputError` naming the file otherwise."""
+def read_labels(path: str | Path, keys: Sequence[str] | None = None
+                ) -> dict[str, np.ndarray]:
+    """The arrays of a labels file (``.npz``), after :func:`validate_labels`; a
+    one-line :class:`InputError` naming the file otherwise. ``keys``: read only these
+    (where present) besides ``keypoint_names`` and ``keypoints_2d``; None reads every
+    array (``part_mask`` is a (T, H, W) array: leave it out when it is not used)."""
     path = Path(path)
+    wanted = None if keys is None else {*REQUIRED, *keys}
     if not path.is_file():
         raise InputError(f"{path}: no such labels file; a clip's labels are <name>.npz "
                          "beside its video <name>.mp4")
     try:
         with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
+            data = {k: z[k] for k in z.files if wanted is None or k in wanted}
     except Exception as exc:
         raise InputError(f"{path}: cannot read labels ({exc}); expected an .npz written by "
                          "`abspose synth` or with keypoint_names and keypoints_2d") from None

@@ -102,7 +102,7 @@ def load_labels(path: str | Path, skeleton: Skeleton) -> Labels:
     """Read a labels ``.npz`` (:func:`training.clips.read_labels`: its checks and
     errors) and order its keypoints as ``skeleton``'s (by name)."""
     path = Path(path)
-    data = read_labels(path)
+    data = read_labels(path, keys=("keypoints_3d", "activity", "frame_size"))
     names = [str(n) for n in data["keypoint_names"]]
     kp2 = np.asarray(data["keypoints_2d"], dtype=np.float64)
     t = kp2.shape[0]

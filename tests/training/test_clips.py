@@ -50,6 +50,14 @@ class TestWriteRead:
         assert "frames" not in load_clip(labels, frames=False)
         assert int(read_labels(labels)["format_version"]) == FORMAT_VERSION
 
+    def test_only_the_arrays_asked_for_are_read(self, tmp_path):
+        data = arrays()
+        data["part_mask"] = np.zeros((5, 32, 32), np.int16)
+        _, labels = write_clip(tmp_path / "a_walk", data)
+        assert "part_mask" in read_labels(labels)
+        some = read_labels(labels, keys=("visibility", "not_there"))
+        assert set(some) == {"keypoint_names", "keypoints_2d", "visibility"}
+
     def test_an_error_while_writing_leaves_nothing(self, tmp_path, monkeypatch):
         old_video, old_labels = write_clip(tmp_path / "c", arrays(seed=1))
         before = old_video.read_bytes(), old_labels.read_bytes()

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from training.commands.predict import make_predictor, predict_one
 
     clip, labels_path = resolve_inputs(args)
-    labels = read_labels(labels_path)
+    labels = read_labels(labels_path, keys=("keypoints_3d", "visibility"))
     predictor = make_predictor(args)
     check_labels(labels, predictor.skeleton)
     args.out.mkdir(parents=True, exist_ok=True)
