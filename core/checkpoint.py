@@ -61,8 +61,11 @@ def checkpoint_dict(model: Any, extra: dict[str, Any] | None = None, *,
 
     half: store the model's floating-point weights as float16 (half the file size; they
     are read back as float32). Exact round trips need the default, float32.
+
+    The weights are stored on the CPU in the standard memory layout, whatever device and
+    layout (channels_last) the model trains in, so the file reads anywhere.
     """
-    state = model.state_dict()
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     ckpt = {

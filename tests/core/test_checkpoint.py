@@ -109,6 +109,16 @@ class TestRoundTrip:
         torch.testing.assert_close(loaded.predict(x).keypoints, tiny.predict(x).keypoints,
                                    atol=2e-2, rtol=0)
 
+    def test_weights_are_stored_in_the_standard_layout(self, tiny, tmp_path):
+        import copy
+
+        trained = copy.deepcopy(tiny).to(memory_format=torch.channels_last)
+        assert any(not v.is_contiguous() for v in trained.state_dict().values())
+        state = load_checkpoint(save_checkpoint(tmp_path / "m.pt", trained))["model"]
+        assert all(v.is_contiguous() and v.device.type == "cpu" for v in state.values())
+        for k, v in tiny.state_dict().items():
+            assert torch.equal(state[k], v)
+
     def test_device_argument(self, tiny, tmp_path):
         loaded = load_model(save_checkpoint(tmp_path / "m.pt", tiny), device="cpu")
         assert next(loaded.parameters()).device.type == "cpu"
