@@ -1,4 +1,4 @@
-"""``abspose review VIDEO``: napari with the video, the Pose estimation dock, predictions.
+"""``abspose review``: napari with a video, the Pose estimation dock and predictions.
 
 The video opens lazily (long videos open at once), the dock starts predicting in the
 background with the model given (default: the shipped default model), and the results
@@ -8,11 +8,11 @@ opened instead of predicting; without it, the video's corrections file
 (``<video>_corrections.csv``, which the dock saves before it refines) is opened when
 there is one, so every edit made before comes back. Needs the napari extra:
 ``pip install "napari-abspose[napari]"``.
-
-The plugin adds this command to ``abspose`` through the ``abspose.commands`` entry point
-(``pyproject.toml``), so the command line never imports the plugin; napari is imported
-only when the command runs, which keeps ``abspose --help`` instant.
 """
+
+# The plugin adds this command to ``abspose`` through the ``abspose.commands`` entry point
+# (pyproject.toml): the command line names no plugin module and loads this one when it
+# builds its parser, so napari is imported only when the command runs.
 
 from __future__ import annotations
 

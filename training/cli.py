@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from core._version import __version__
-from core.errors import AbsPoseError
+from core.errors import AbsPoseError, InputError
 from training.commands import COMMANDS, added_commands
 
 log = logging.getLogger("abspose")
@@ -28,10 +28,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     added = added_commands()
     for name in COMMANDS:
-        module = (added[name].load() if name in added
-                  else importlib.import_module(f"training.commands.{name.replace('-', '_')}"))
+        if name not in added:
+            importlib.import_module(f"training.commands.{name.replace('-', '_')}").add_parser(sub)
+            continue
+        try:
+            module = added[name].load()
+        except Exception as err:  # a broken package must not take the other commands down
+            unavailable(sub, name, added[name].value, err)
+            continue
         module.add_parser(sub)
     return parser
+
+
+def unavailable(sub: argparse._SubParsersAction, name: str, where: str, err: Exception
+                ) -> None:
+    """A command another package adds whose module does not load: running it says why."""
+    problem = (f"this command (from {where}) cannot be loaded: {type(err).__name__}: {err}; "
+               "reinstall the package that adds it")
+    p = sub.add_parser(name, help=f"unavailable: {problem}", add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+
+    def run(args: argparse.Namespace) -> int:
+        raise InputError(problem)
+
+    p.set_defaults(func=run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,30 @@ def test_no_command_prints_help(capsys):
     assert "usage: abspose" in capsys.readouterr().out
 
 
+def test_the_plugin_adds_review_through_its_entry_point():
+    from training.commands import BUILT_IN, added_commands
+
+    assert "review" not in BUILT_IN and added_commands()["review"].value == \
+        "napari_abspose.command"
+    assert COMMANDS[-1] == "review"  # after the built-in ones, as --help lists them
+
+
+def test_an_added_command_that_cannot_load_says_so_and_the_others_run(monkeypatch, capsys):
+    from importlib.metadata import EntryPoint
+
+    import training.cli as cli
+
+    broken = EntryPoint("review", "no_such_package.command", "abspose.commands")
+    monkeypatch.setattr(cli, "added_commands", lambda: {"review": broken})
+    assert main(["review", "clip.mp4", "--checkpoint", "m.pt"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be loaded: ModuleNotFoundError" in err
+    assert "no_such_package.command" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["skeletons", "--help"])
+    assert exc.value.code == 0
+
+
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "training.cli", "--version"], capture_output=True,
                          text=True, check=True)

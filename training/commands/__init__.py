@@ -6,9 +6,10 @@ heavy modules inside ``func`` so ``abspose --help`` stays instant.
 
 Other installed packages add commands through the ``abspose.commands`` entry point group
 (name: the command, value: its module); the napari plugin adds ``review`` that way, so
-the command line does not import the plugin.
+no module of the command line names the plugin (it is loaded through its entry point).
 """
 
+import functools
 import re
 from importlib.metadata import EntryPoint, entry_points
 
@@ -41,6 +42,7 @@ BUILT_IN: tuple[str, ...] = (
 )
 
 
+@functools.cache
 def added_commands() -> dict[str, EntryPoint]:
     """The commands other installed packages add, by name (the first of a name wins)."""
     found: dict[str, EntryPoint] = {}
