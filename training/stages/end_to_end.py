@@ -107,26 +107,25 @@ def _stem(source: Path) -> str:
     return source.stem if source.suffix else source.name  # a video, or a frames folder
 
 
-def load_labels(labels_path: str | Path, sources: Sequence[Path]):
+def load_corrections(labels_path: str | Path, sources: Sequence[Path]):
     """(:class:`core.labels.Labels`, their video) for ``--labels``, checked before any
     run folder exists."""
-
     path = Path(labels_path)
     if not path.is_file():
         raise InputError(f"{path}: no such labels file (the tidy CSV the review dock saves)")
     return read_labels(path), labelled_video(path, sources)
 
 
-def start(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path, stage: str,
-          init: str | Path | None = None, resume: bool = False,
-          stop: Callable[[], bool] | None = None, labels: str | Path | None = None
-          ) -> tuple[Trainer, Callable, Callable]:
+def trainer_for(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path, stage: str,
+                init: str | Path | None = None, resume: bool = False,
+                stop: Callable[[], bool] | None = None, labels: str | Path | None = None
+                ) -> tuple[Trainer, Callable, Callable]:
     """A trainer for ``stage`` with this objective on ``videos``, ready to run:
     ``(trainer, step, snapshot)`` for :meth:`Trainer.run_loop`. The footage and the
     labels are checked before a run folder is made; a failed start removes the folder
     it made."""
     sources = usable_footage(videos, model_input_size(cfg, out, init, resume))
-    labelled = load_labels(labels, sources) if labels is not None else None
+    labelled = load_corrections(labels, sources) if labels is not None else None
     tr = Trainer(cfg, stage, out, init=init, resume=resume, stop=stop)
     with tr.starting():
         step, snapshot = setup(tr, tr.cfg, sources, labelled)

@@ -90,8 +90,9 @@ def refine_iter(videos: Sequence[str | Path], checkpoint: str | Path | None,
     else:
         run = Path(out)
         final = run / "refined.pt"
-    tr, step, snapshot = end_to_end.start(cfg, videos, run, "refine",
-                                          None if resume else checkpoint, resume, stop, labels)
+    tr, step, snapshot = end_to_end.trainer_for(cfg, videos, run, "refine",
+                                                None if resume else checkpoint, resume, stop,
+                                                labels)
     for p in tr.run_loop(step, snapshot):
         if p.checkpoint is not None:  # the refined model alone (no optimizer state)
             save_checkpoint(final, tr.model, {"refined_from_steps": tr.step})
@@ -104,4 +105,3 @@ def refine(videos: Sequence[str | Path], checkpoint: str | Path | None, progress
     """Run :func:`refine_iter` to the end with a progress bar; returns the checkpoint."""
     last = run_to_end(refine_iter(videos, checkpoint, **kwargs), "refine", progress)
     return last.checkpoint
-

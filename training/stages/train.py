@@ -25,5 +25,5 @@ def train_iter(cfg: TrainConfig, videos: Sequence[str | Path], out: str | Path,
     ``labels``: a tidy CSV with frames corrected by hand (its ``edited`` points): a
     supervised term on them (``labels_keypoints_2d``) joins the objective, with
     ``labels_batch_size`` of them in every step."""
-    tr, step, snapshot = end_to_end.start(cfg, videos, out, stage, init, resume, stop, labels)
+    tr, step, snapshot = end_to_end.trainer_for(cfg, videos, out, stage, init, resume, stop, labels)
     yield from tr.run_loop(step, snapshot)
