@@ -65,13 +65,13 @@ class SyntheticBatch:
                                           else getattr(self, f.name)) for f in fields(self)})
 
 
-
-
 @dataclass
 class RenderOutput:
-    """What :func:`render` returns: ``image`` (B, 3, H, W), ``keypoints_3d`` (B, J, 3),
-    ``keypoints_px`` (B, J, 2), ``visibility`` (B, J), ``part_mask`` (B, H, W),
-    ``root_rotation`` (B, 3, 3) the root's rotation in the camera frame."""
+    """What the renderers return (:func:`~training.synthetic.render_capsules.render`,
+    :func:`~training.synthetic.render_mesh.render_mesh`): ``image`` (B, 3, H, W),
+    ``keypoints_3d`` (B, J, 3), ``keypoints_px`` (B, J, 2), ``visibility`` (B, J),
+    ``part_mask`` (B, H, W), ``root_rotation`` (B, 3, 3) the root's rotation in the
+    camera frame."""
 
     image: torch.Tensor
     keypoints_3d: torch.Tensor
@@ -79,8 +79,6 @@ class RenderOutput:
     visibility: torch.Tensor
     part_mask: torch.Tensor
     root_rotation: torch.Tensor
-
-
 
 
 def to_batch(skeleton: Skeleton, camera: PerspectiveCamera, poses: PoseBatch,
