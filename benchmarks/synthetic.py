@@ -171,5 +171,6 @@ def main() -> None:
     for row in measure(configs, args.batch, args.size, args.repeats, args.device, spent):
         print(json.dumps(row))
 
+
 if __name__ == "__main__":
     main()

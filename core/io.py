@@ -61,7 +61,6 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     """Save an (H, W, 3) uint8 RGB picture as PNG, atomically."""
     import cv2
 
-
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"{path}: could not encode the picture as PNG")

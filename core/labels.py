@@ -24,7 +24,8 @@ import csv
 import datetime
 import io
 import json
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -137,7 +138,6 @@ def save_with_edits(track: Track, edited: np.ndarray, path: str | Path) -> Saved
                 keypoints[take] = old.keypoints[take]
                 confidence = track.confidence.copy()
                 confidence[take] = old.confidence[take]
-                from dataclasses import replace
 
                 track = replace(track, keypoints=keypoints, confidence=confidence)
                 edited |= take
@@ -194,7 +194,6 @@ def export_labels(labels: Labels, video: str | Path, out_dir: str | Path,
                                     skeleton)
     except BaseException:
         if made is not None:  # the folders this call made are not left behind
-            import shutil
 
             shutil.rmtree(made, ignore_errors=True)
         raise

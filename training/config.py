@@ -173,4 +173,3 @@ def load_config(preset_or_file: str | Path = "cpu", overrides: list[str] | tuple
         preset_or_file, PRESET_DIR, kind="config preset", sections={"model": MODEL_PRESET_DIR}))
     cfg = from_dict(TrainConfig, data)
     return apply_overrides(cfg, list(overrides)) if overrides else cfg
-

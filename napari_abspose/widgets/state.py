@@ -257,4 +257,3 @@ class PoseState:
         if points is None:
             raise InputError("no keypoints: predict or open a keypoint file first")
         return layer_track(points)
-

@@ -118,7 +118,6 @@ class TestMetrics:
         assert table.splitlines()[2] == "| m | 5.00 | 0.00 | 2.50 |"
 
 
-
 def rotation(axis, angle: float) -> np.ndarray:
     """The rotation by ``angle`` radians about the unit vector ``axis`` (Rodrigues)."""
     k = np.asarray(axis, float) / np.linalg.norm(axis)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from core.camera import euler_to_matrix
 from core.errors import InputError
@@ -194,8 +195,6 @@ def load_bvh(path: str | Path) -> BVH:
 
 def load_mapping(source: str | Path | dict | None = None) -> dict[str, Any]:
     """The BVH -> HUMAN mapping from a YAML file, a dict, or :data:`DEFAULT_MAPPING`."""
-    import yaml
-
     if source is None:
         data = yaml.safe_load(DEFAULT_MAPPING)
     elif isinstance(source, dict):

@@ -127,5 +127,3 @@ def smooth_noise(n: int, t: torch.Tensor, j: int, amp_deg: float,
         a = amp_deg * 0.7 * torch.rand(n, 1, j, 3, generator=g)
         out += a * torch.sin(2 * math.pi * f * t[..., None, None] + ph)
     return out
-
-

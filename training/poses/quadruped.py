@@ -172,6 +172,3 @@ def activities(skeleton: Skeleton) -> Activities:
         for name in skeleton.keypoints
     ])
     return Activities(dict(FUNCTIONS), clearance, noise_deg=3.0)
-
-
-

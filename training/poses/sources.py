@@ -147,8 +147,6 @@ def _generator(seed: int | torch.Generator | None) -> torch.Generator:
     return g
 
 
-
-
 def place_poses(skeleton: Skeleton, euler: torch.Tensor, bone_lengths: torch.Tensor,
                 lift: torch.Tensor, seated: torch.Tensor) -> dict[str, torch.Tensor]:
     """Pose M skeletons from Euler angles: forward kinematics, feet (or whatever is

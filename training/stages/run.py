@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from core.errors import AbsPoseError, InputError
 from core.io import atomic_write_text, write_png
@@ -85,8 +86,6 @@ class RunDir:
         return self.path / f"step_{step:06d}.pt"
 
     def write_config(self, config: dict[str, Any]) -> Path:
-        import yaml
-
         return atomic_write_text(self.config_path, yaml.safe_dump(config, sort_keys=False))
 
     def log_stats(self, step: int, values: dict[str, float]) -> None:

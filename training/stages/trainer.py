@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
 
 from core.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from core.config import to_dict
@@ -165,8 +167,6 @@ class Trainer:
         """DistributedDataParallel around ``module`` when running under torchrun."""
         if not self.dist.enabled:
             return module
-        from torch.nn.parallel import DistributedDataParallel
-
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False,
                                        find_unused_parameters=find_unused_parameters)
@@ -337,8 +337,6 @@ class Trainer:
 
 def run_to_end(progress: Iterator[Progress], desc: str, enabled: bool = True) -> Progress:
     """Consume a stage's progress with a tqdm bar showing the main losses and steps/s."""
-    from tqdm.auto import tqdm
-
     last = None
     bar = None
     for p in progress:
@@ -354,4 +352,3 @@ def run_to_end(progress: Iterator[Progress], desc: str, enabled: bool = True) ->
     if bar is not None:
         bar.close()
     return last
-

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -87,9 +89,6 @@ def sample_environment(n: int, g: torch.Generator, kind_weights=(0.45, 0.2, 0.25
 def load_pictures(folder: str | Path, side: int = 256) -> torch.Tensor:
     """(N, 3, side, side) RGB in [0, 1]: every picture in ``folder``, centre-cropped to a
     square and resized, for the ``images`` background kind."""
-    import cv2
-    import numpy as np
-
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"background folder {folder} does not exist")

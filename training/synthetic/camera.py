@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from core.camera import (
-    euler_to_matrix,
-)
+from core.camera import euler_to_matrix
 
 
 @dataclass

@@ -7,6 +7,7 @@ texture (``training/synthetic/mesh.py`` says how it is used).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ _BONE_SEGMENT = {  # anny bone name (without side) -> the joint of its segment
     "metacarpal": "wrist", "upperleg01": "hip", "upperleg02": "hip", "lowerleg01": "knee",
     "lowerleg02": "knee", "foot": "ankle", "toe": "ankle",
 }
+
 
 def _segment_joint(bone: str) -> str:
     base, _, side = bone.partition(".")
@@ -81,8 +83,6 @@ class MeshAssets:
 
 
 def anny_available() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("anny") is not None
 
 

@@ -23,6 +23,7 @@ COCO_POINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_s
                 "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
                 "right_ankle")
 
+
 def rest_keypoints(skeleton: Skeleton, anchors: torch.Tensor,
                    neck_fraction: float) -> torch.Tensor:
     """(B, J, 3) rest keypoints from B bodies' ``anchors`` (B, 20, 3) (see
@@ -94,7 +95,6 @@ def segment_alignment(skeleton: Skeleton, rest: torch.Tensor) -> torch.Tensor:
         if j not in out:
             out[j] = out[skeleton.parents[j]]
     return torch.stack([out[j] for j in order], 1)
-
 
 
 def fit_residual(skeleton: Skeleton, rest: torch.Tensor, joints) -> float:

@@ -69,7 +69,6 @@ def colour_jitter(style: StyleConfig, g: torch.Generator, bsz: int,
     return mat, gain * ((1 - contrast) * 0.5)[:, None]
 
 
-
 def jitter_pixels(mat: torch.Tensor, off: torch.Tensor, colours: torch.Tensor,
                   sample: torch.Tensor) -> torch.Tensor:
     """``M c + o`` for N pixel colours (N, 3) of the images ``sample`` (N,), with M (B, 3,
@@ -78,6 +77,7 @@ def jitter_pixels(mat: torch.Tensor, off: torch.Tensor, colours: torch.Tensor,
     bsz = mat.shape[0]
     rows = torch.cat([mat.reshape(bsz, 9), off], 1).T.contiguous().index_select(1, sample)
     return (rows[0:9].view(3, 3, -1) * colours.T[None]).sum(1).add_(rows[9:]).T
+
 
 def postprocess(image: torch.Tensor, style: StyleConfig, g: torch.Generator,
                 shared: bool = False) -> torch.Tensor:

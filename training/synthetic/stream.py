@@ -8,9 +8,7 @@ from typing import Any
 
 import torch
 
-from core.camera import (
-    PerspectiveCamera,
-)
+from core.camera import PerspectiveCamera
 from core.errors import InputError
 from core.skeleton import Skeleton, load_skeleton
 from training.poses import PoseBank, activity_names

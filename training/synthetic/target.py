@@ -17,7 +17,7 @@ benchmark, Tables 1 and 2).
 from __future__ import annotations
 
 import zlib
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import torch
 
@@ -144,7 +144,6 @@ class TargetWorld:
 
 
 def _cat_envs(envs: list[Environment]) -> Environment:
-    from dataclasses import fields
 
     return Environment(**{f.name: torch.cat([getattr(e, f.name) for e in envs])
                           for f in fields(Environment)})
