@@ -69,8 +69,7 @@ by hand: ``labels_keypoints_2d``.
     image_gan: float = 1.0
     image_feature_matching: float = 10.0
     skeleton_gan: float = 1.0
-    # 10, not 100: at 100 the consistency term drove the unsupervised stages to small,
-    # collapsed skeletons (validation error 10.6 -> 13.8 px; at 10: 10.4), docs/RESULTS.md
+    # 10, not 100: at 100 the consistency term collapsed the skeletons (docs/RESULTS.md)
     skeleton_image: float = 10.0
     synthetic_skeleton_image: float = 100.0
     synthetic_keypoints_2d: float = 100.0
