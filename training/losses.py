@@ -60,9 +60,9 @@ class LossWeights:
     Render loss: ``perceptual`` (Eq. 2), ``image_gan`` (generator side of Eq. 3),
     ``image_feature_matching`` (Eq. 4). Pose prior: ``skeleton_gan`` (generator side of
     Eq. 5), ``skeleton_image`` (L2 between the predicted and the analytic skeleton images,
-    from p2d and from the reprojected p3d). Synthetic supervision: ``synthetic_*``. Frames corrected
-by hand: ``labels_keypoints_2d``.
-    The discriminators' own losses are unweighted (separate optimizers).
+    from p2d and from the reprojected p3d). Synthetic supervision: ``synthetic_*``.
+    Frames corrected by hand: ``labels_keypoints_2d``. The discriminators' own losses
+    are unweighted (separate optimizers).
     """
 
     perceptual: float = 1.0
