@@ -216,7 +216,24 @@ def random_crops(frames: torch.Tensor, out_size: int, scale: tuple[float, float]
     return crops, (keypoints - shift) / s[:, None, None].to(keypoints.dtype)
 
 
-class VideoPairStream:
+class SeededStream:
+    """An endless stream of batches drawn with its own ``generator`` (a
+    ``torch.Generator``): the generator's state is its position, which a run's
+    checkpoint saves and restores to resume exactly."""
+
+    generator: torch.Generator
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+    def __iter__(self) -> SeededStream:
+        return self
+
+
+class VideoPairStream(SeededStream):
     """Endless batches of (target, appearance) images from a :class:`FrameCache`.
 
     Both are (B, 3, size, size) float in [0, 1] on ``device``, each independently crop-
@@ -235,15 +252,6 @@ class VideoPairStream:
         self.crop_offset = crop_offset
         self.generator = torch.Generator().manual_seed(seed * 1000 + rank)
 
-    def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-
-    def __iter__(self) -> VideoPairStream:
-        return self
-
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
         t_idx, a_idx = sample_pairs(self.cache, self.batch_size, self.gap, self.generator)
         out = []
@@ -257,7 +265,7 @@ class VideoPairStream:
         return out[0], out[1]
 
 
-class LabelledFrames:
+class LabelledFrames(SeededStream):
     """Endless batches of the frames a person corrected by hand, for the supervised term
     of refinement: (images (B, 3, size, size) in [0, 1], keypoints (B, J, 2) normalized,
     labelled (B, J) bool), on ``device``.
@@ -306,15 +314,6 @@ class LabelledFrames:
 
     def __len__(self) -> int:
         return len(self.frames)
-
-    def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-
-    def __iter__(self) -> LabelledFrames:
-        return self
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(self.frames), (self.batch_size,), generator=self.generator)

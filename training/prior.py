@@ -19,6 +19,7 @@ from core.camera import PerspectiveCamera
 from core.errors import InputError
 from core.skeleton import Skeleton
 from core.skeleton_image import render_skeleton_image
+from training.data import SeededStream
 from training.poses import ProceduralPoseSource
 from training.poses.bvh import BVHPoseSource
 from training.synthetic import camera_rotation, frame_subject
@@ -51,7 +52,7 @@ def pose_source(skeleton: Skeleton, config: PriorConfig) -> Any:
     return ProceduralPoseSource(skeleton)
 
 
-class PosePriorStream:
+class PosePriorStream(SeededStream):
     """Endless batches of prior skeleton images (B, C, H, W) and their keypoints.
 
     Args:
@@ -78,15 +79,6 @@ class PosePriorStream:
         self.camera = PerspectiveCamera(self.size, fov_deg)
         self.source = pose_source(skeleton, self.config)
         self.generator = torch.Generator().manual_seed(int(seed))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
-
-    def __iter__(self) -> PosePriorStream:
-        return self
 
     def __next__(self) -> torch.Tensor:
         return self.sample()[0]
