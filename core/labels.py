@@ -81,7 +81,6 @@ def labels_from_track(track: Track, edited: np.ndarray) -> Labels:
 def read_labels(path: str | Path) -> Labels:
     """The labelled frames of a tidy CSV with an ``edited`` column (the file the review
     dock saves). A file without edits is an InputError that says how to make some."""
-
     path = Path(path)
     track = read_tidy_csv(path)
     edited = read_edited(path, track)
@@ -119,7 +118,6 @@ def save_with_edits(track: Track, edited: np.ndarray, path: str | Path) -> Saved
     point an earlier version of the file marks edited that is not edited here (the
     earlier position, flag kept): a save never drops an edit made earlier, e.g. in a
     window opened on fresh predictions."""
-
     path = Path(path)
     edited = np.asarray(edited, dtype=bool).copy()
     kept = 0
@@ -138,7 +136,6 @@ def save_with_edits(track: Track, edited: np.ndarray, path: str | Path) -> Saved
                 keypoints[take] = old.keypoints[take]
                 confidence = track.confidence.copy()
                 confidence[take] = old.confidence[take]
-
                 track = replace(track, keypoints=keypoints, confidence=confidence)
                 edited |= take
     return Saved(write_tidy_csv(track, path, edited=edited), track, edited, kept)
@@ -168,7 +165,6 @@ def export_labels(labels: Labels, video: str | Path, out_dir: str | Path,
         overwrite: replace existing label files (images of the same frames always are).
         skeleton: names the COCO category and gives its bones, when known.
     """
-
     if not len(labels):
         raise InputError("no labelled frames to export")
     if not scorer or any(c in scorer for c in "/\\ "):
@@ -194,7 +190,6 @@ def export_labels(labels: Labels, video: str | Path, out_dir: str | Path,
                                     skeleton)
     except BaseException:
         if made is not None:  # the folders this call made are not left behind
-
             shutil.rmtree(made, ignore_errors=True)
         raise
     return {**paths, "folder": folder}

@@ -72,7 +72,6 @@ def check_frame_size(size: tuple[int, int], input_size: tuple[int, int],
     """InputError when frames of ``size`` (H, W) are smaller than the model input
     ``input_size`` (H, W) on either side of the letterboxed square (they would be
     scaled up: nothing to find there)."""
-
     if letterbox_transform(size, input_size).scale < 1.0:
         h, w = size
         prefix = f"{where}: " if where is not None else ""

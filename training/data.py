@@ -87,7 +87,6 @@ def read_frames(source: Path, stride: int = 1, max_frames: int | None = None
 def letterbox_square(frame: np.ndarray, size: int) -> np.ndarray:
     """Fit the whole frame into a ``size`` x ``size`` square, centred, black bars: the
     same letterbox (and anti-aliasing) as prediction uses (:mod:`core.crop`)."""
-
     return crop_frame(frame, letterbox_transform(frame.shape[:2], (size, size)))
 
 

@@ -299,7 +299,6 @@ def evaluate_folder(folder: str | Path, model_for: Callable[[Path], Any], device
     Returns:
         ``{"summary": {activity: metrics}, "clips": {name: metrics of that clip}}``.
     """
-
     errors, clips = [], {}
     for video, npz in find_labelled_clips(folder):
         model = model_for(video)
@@ -348,7 +347,6 @@ def evaluate_photos(path: str | Path, model, device: str = "auto", batch_size: i
     """Predict every annotated person of a COCO keypoints JSON (one crop each at the
     model's input size) and score the limb points: ``{"summary": {source or "all":
     metrics}, "people": N}``."""
-
     skeleton = model.skeleton
     missing = [n for n in LIMBS if n not in skeleton.keypoints]
     if missing:

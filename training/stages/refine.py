@@ -64,7 +64,6 @@ def refine_iter(videos: Sequence[str | Path], checkpoint: str | Path | None,
         labels: a tidy CSV with frames corrected by hand (the review dock's save): a
             supervised term on their corrected points joins the unsupervised objective.
     """
-
     videos = [Path(v) for v in videos]
     if not videos:
         raise InputError("refine needs at least one video of the subject")

@@ -41,7 +41,6 @@ def camera_rotation(azimuth: torch.Tensor, elevation: torch.Tensor,
                     roll: torch.Tensor) -> torch.Tensor:
     """(B, 3, 3) world -> camera rotation ``Rz(roll) Rx(elevation) Ry(azimuth)`` (radians):
     elevation > 0 looks down on the subject (world y is down, as in the camera)."""
-
     z = torch.zeros_like(azimuth)
     rz = euler_to_matrix(torch.stack([z, z, roll], -1))
     rx = euler_to_matrix(torch.stack([elevation, z, z], -1))
