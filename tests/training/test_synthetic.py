@@ -118,6 +118,23 @@ class TestRandomized:
         prel = b.partner_keypoints_3d - b.partner_keypoints_3d[:, :1]
         assert ((rel - prel).norm(dim=-1).mean(-1) > 0.01).all()  # another pose
 
+    def test_people_fill_their_share_of_the_image(self):
+        # fill (0.6, 0.9) is the subject's box in the image, as a person's box crop is
+        # framed: the part mask's larger span, over a batch, centres on 0.75 (a few
+        # subjects are cut by the image's edge, so they span less)
+        b = SyntheticStream("randomized", "human", batch_size=48, size=(96, 96),
+                            seed=5, with_appearance=False).next()
+        fg = b.part_mask >= 0
+
+        def span(a):
+            idx = torch.arange(a.shape[-1])
+            return (torch.where(a, idx, -1).amax(-1) - torch.where(a, idx, 10**6).amin(-1)
+                    + 1).float()
+
+        box = torch.maximum(span(fg.any(-1)), span(fg.any(-2))) / 96
+        assert abs(box.median().item() - 0.75) < 0.05
+        assert ((box > 0.56) & (box < 0.93)).float().mean() > 0.85
+
     def test_same_seed_same_images(self):
         a = SyntheticStream("randomized", "human", batch_size=3, size=(32, 32), seed=11)
         b = SyntheticStream("randomized", "human", batch_size=3, size=(32, 32), seed=11)
@@ -352,3 +369,23 @@ def test_blur_matches_a_convolution():
         y = F.pad(x[i].permute(2, 0, 1)[None], (2, 2, 2, 2), mode="replicate")
         y = F.conv2d(F.conv2d(y, k, groups=3), k.transpose(2, 3), groups=3)
         assert torch.allclose(got[i], y[0].permute(1, 2, 0), atol=1e-5)
+
+
+def test_frame_subject_projected_box_spans_the_fill():
+    from training.synthetic.camera import camera_rotation, frame_subject
+    g = torch.Generator().manual_seed(0)
+    points = torch.randn(5, 40, 3, generator=g) * torch.tensor([0.3, 0.8, 0.25])
+    rot = camera_rotation(torch.rand(5, generator=g) * 6, torch.full((5,), 0.5),
+                          torch.zeros(5))
+    fill, focal, size = torch.tensor([0.6, 0.7, 0.8, 0.9, 0.75]), 120.0, (128, 128)
+
+    def box(cam):
+        c = cam.to_camera(points)
+        uv = focal * c[..., :2] / c[..., 2:]
+        return (uv.amax(1) - uv.amin(1)).amax(-1) / 128
+
+    zero = torch.zeros(5, 2)
+    exact = box(frame_subject(points, rot, focal, size, fill, zero, pad=0.0, projected=True))
+    assert torch.allclose(exact, fill, rtol=0.01)
+    # the default measures the extent at the nearest depth: the box comes out smaller
+    assert (box(frame_subject(points, rot, focal, size, fill, zero, pad=0.0)) < fill).all()

@@ -49,17 +49,33 @@ def camera_rotation(azimuth: torch.Tensor, elevation: torch.Tensor,
 
 
 def frame_subject(joints: torch.Tensor, rot: torch.Tensor, focal: float, size: tuple[int, int],
-                  fill: torch.Tensor, offset: torch.Tensor, pad: float = 0.25) -> CameraPose:
+                  fill: torch.Tensor, offset: torch.Tensor, pad: float = 0.25,
+                  projected: bool = False) -> CameraPose:
     """Place the camera so the subject's extent covers ``fill`` (B,) of the image and its
     centre is shifted by ``offset`` (B, 2) in units of the free half-margin. ``joints``
     (B, N, 3) are the points that span the subject (keypoints, or a mesh's vertices),
-    ``pad`` metres added to their extent (the body's thickness around keypoints)."""
+    ``pad`` metres added to their extent (the body's thickness around keypoints).
+
+    By default the extent is the points' span in the camera's axes, met at the subject's
+    nearest depth, so the subject's box in the image is somewhat smaller than ``fill``
+    (the far points are further away). ``projected=True`` measures the box in the image
+    instead: the distance is refined (a few fixed-point steps; the span of a projection
+    falls as one over the distance) until the points' projected box, ``pad`` included,
+    spans ``fill`` of the image, as a person's box crop is framed."""
     h, w = size
     q = (rot[:, None] @ joints[..., None])[..., 0]  # (B, J, 3) rotated, not yet shifted
     lo, hi = q.amin(1), q.amax(1)
     centre_r = (lo + hi) / 2
     extent = (hi - lo)[:, :2].amax(-1) + pad
     dist = focal * extent / (fill * min(h, w)) + (hi - lo)[:, 2] / 2
+    if projected:
+        c = q - centre_r[:, None]
+        want = fill * min(h, w)
+        for _ in range(6):
+            z = (c[..., 2] + dist[:, None]).clamp_min(1e-3)
+            uv = c[..., :2] / z[..., None]
+            span = focal * ((uv.amax(1) - uv.amin(1)).amax(-1) + pad / dist)
+            dist = dist * span / want
     margin = (1.0 - fill).clamp_min(0.0)[:, None] * torch.tensor([w, h]).to(fill) / 2
     shift_px = offset * margin + offset.sign() * 0.02 * fill[:, None] * min(h, w)
     shift = torch.cat([shift_px * dist[:, None] / focal, dist[:, None]], -1)

@@ -68,7 +68,7 @@ def _randomized(stream, poses: PoseBatch, partners: PoseBatch | None,
                                body.frame_vertices)[0]
             pad = 0.0
         cams.append(frame_subject(points, rot, stream.camera.focal, stream.size, fill,
-                                  offset, pad))
+                                  offset, pad, projected=True))
     # every randomized sample is its own subject in its own environment: running ids
     subject = stream.count * bsz + torch.arange(bsz)
     return app, env, cams, subject, subject.clone()

@@ -15,7 +15,9 @@ from training.poses import LimbLengths
 class StyleConfig:
     """How a style draws its images (ranges are uniform (low, high)).
 
-    ``fill``: the subject's larger extent as a fraction of the image; ``offset``: shift
+    ``fill``: the larger side of the subject's box in the image as a fraction of the
+    image's (for the ``target`` style and the clips, its extent in the camera's axes at
+    its nearest depth, which comes out somewhat smaller); ``offset``: shift
     of the subject's centre as a fraction of the free margin (above 1 crops it);
     ``cut``: chance of a shift of up to 1.1 margins instead (the subject touches or
     crosses the image's edge), so most subjects sit near the centre as in a person's
