@@ -12,8 +12,8 @@ Printed: median and best seconds per batch, samples/s (median), rendered images/
 (million multiply-adds per second of one big elementwise op, before every repeat).
 Medians, because the machine may be shared. Styles: ``randomized`` (mesh people, its
 default), ``capsules`` (the randomized style with capsule people), ``target``; the stage
-shares time the capsule renderer's stages (mesh people are drawn by
-``training.synthetic.render_mesh``, outside them).
+shares time the stages of both renderers (``training.synthetic.render_capsules`` and
+``render_mesh``; the mesh renderer draws its props with the capsule rasterizer).
 """
 
 from __future__ import annotations
@@ -32,30 +32,34 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import training.synthetic as synthetic  # noqa: E402
-from training.synthetic import SyntheticStream, style_config  # noqa: E402
+from training.synthetic import SyntheticStream, render_capsules, render_mesh, style_config  # noqa: E402
 
 
 def _style(name: str):
     return style_config("randomized", body="capsules") if name == "capsules" else name
 
 
-STAGES = ("rasterize", "surface", "shade_body", "render_background", "postprocess")
+STAGES = ("rasterize", "surface", "shade_body", "render_background", "postprocess",
+          "rasterize_mesh", "mesh_surface", "shade_mesh")
 
 
 def _instrument() -> dict[str, float]:
-    """Wrap the main stages of ``render`` with timers (accumulated seconds)."""
+    """Wrap the main stages of both renderers with timers (accumulated seconds), where
+    each renderer looks them up."""
     spent = dict.fromkeys(STAGES, 0.0)
-    for name in STAGES:
-        fn = getattr(synthetic, name)
+    for module in (render_capsules, render_mesh):
+        for name in STAGES:
+            fn = getattr(module, name, None)
+            if fn is None:
+                continue
 
-        def timed(*a, _fn=fn, _name=name, **k):
-            t = time.perf_counter()
-            out = _fn(*a, **k)
-            spent[_name] += time.perf_counter() - t
-            return out
+            def timed(*a, _fn=fn, _name=name, **k):
+                t = time.perf_counter()
+                out = _fn(*a, **k)
+                spent[_name] += time.perf_counter() - t
+                return out
 
-        setattr(synthetic, name, timed)
+            setattr(module, name, timed)
     return spent
 
 
