@@ -28,8 +28,8 @@ class CameraPose:
 
     def to_camera(self, points: torch.Tensor) -> torch.Tensor:
         """World points (B, N, 3) in the camera frame."""
-        return (self.rot[:, None] @ (points - self.target[:, None])[..., None])[..., 0] + \
-            self.shift[:, None]
+        return torch.baddbmm(self.shift[:, None], points - self.target[:, None],
+                             self.rot.transpose(1, 2))
 
     @property
     def trans(self) -> torch.Tensor:
