@@ -48,12 +48,14 @@ class DataConfig:
 @dataclass
 class SyntheticConfig:
     """Synthetic data: ``style`` (randomized or target), an optional folder of
-    background pictures, and the share of people in free poses (``free_poses``: any
-    pose the joints allow; None keeps the style's)."""
+    background pictures, the share of people in free poses (``free_poses``: any pose
+    the joints allow) and the range of the share of the image a subject's box spans
+    (``fill``: [low, high]); None keeps the style's."""
 
     style: str = "randomized"
     background_folder: str | None = None
     free_poses: float | None = None
+    fill: list[float] | None = None
 
 
 @dataclass

@@ -118,6 +118,21 @@ class TestRandomized:
         prel = b.partner_keypoints_3d - b.partner_keypoints_3d[:, :1]
         assert ((rel - prel).norm(dim=-1).mean(-1) > 0.01).all()  # another pose
 
+    def test_the_training_config_sets_the_fill(self):
+        from core.models import AbsPoseModel, ModelConfig
+        from training.config import load_config
+        from training.stages.supervision import synthetic_stream
+
+        model = AbsPoseModel(ModelConfig.tiny())
+        cfg = load_config("tiny", ["synthetic.fill=[0.45,0.9]"])
+        assert synthetic_stream(cfg, model, 4, "cpu", 0).style.fill == (0.45, 0.9)
+        assert synthetic_stream(load_config("tiny"), model, 4, "cpu", 0).style.fill == \
+            style_config("randomized").fill
+        for bad in ("[0.9,0.45]", "[0.5]", "[0,0.5]"):
+            with pytest.raises(InputError, match=r"synthetic\.fill must be"):
+                synthetic_stream(load_config("tiny", [f"synthetic.fill={bad}"]), model, 4,
+                                 "cpu", 0)
+
     def test_people_fill_their_share_of_the_image(self):
         # fill (0.6, 0.9) is the subject's box in the image, as a person's box crop is
         # framed: the part mask's larger span, over a batch, centres on 0.75 (a few

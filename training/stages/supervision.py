@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from core.camera import forward_kinematics, matrix_to_rotation_6d
+from core.errors import InputError
 from core.models import AbsPoseModel
 from core.skeleton_image import render_skeleton_image
 from training.config import TrainConfig
@@ -32,8 +33,15 @@ def synthetic_stream(cfg: TrainConfig, model: AbsPoseModel, batch_size: int, dev
                      seed: int, with_appearance: bool = True, images: bool = True
                      ) -> SyntheticStream:
     c = cfg.synthetic
+    fill = None
+    if c.fill is not None:
+        if len(c.fill) != 2 or not 0.0 < c.fill[0] <= c.fill[1] <= 1.5:
+            raise InputError(f"synthetic.fill must be [low, high] with 0 < low <= high "
+                             f"<= 1.5, got {c.fill}")
+        fill = (float(c.fill[0]), float(c.fill[1]))
     changes = {k: v for k, v in (("background_folder", c.background_folder),
-                                 ("free_poses", c.free_poses)) if v is not None}
+                                 ("free_poses", c.free_poses), ("fill", fill))
+               if v is not None}
     style = style_config(c.style, **changes) if changes else c.style
     return SyntheticStream(style, model.skeleton, batch_size, model.input_size, device,
                            seed=seed, fov_deg=model.config.fov_deg,
