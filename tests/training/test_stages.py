@@ -401,6 +401,14 @@ class TestTrainAndRefine:
         assert sorted(p.name for p in tmp_path.iterdir()) == [
             "empty", "notes.mp4", "small.mp4", "zero.mp4"]  # no <name>_refine/ left
 
+    def test_a_bad_synthetic_setting_leaves_no_run_folder(self, tmp_path):
+        for bad, message in (("synthetic.free_poses=1.5", "free_poses must be in"),
+                             ("synthetic.fill=[0.9,0.4]", r"synthetic\.fill must be")):
+            with pytest.raises(InputError, match=message):
+                list(pretrain_iter(load_config("tiny", ["pretrain.steps=1", bad]),
+                                   tmp_path / "run"))
+            assert not (tmp_path / "run").exists()
+
     def test_a_failed_start_removes_the_run_folder_it_made(self, clips, tmp_path):
         garbage = tmp_path / "garbage.pt"
         garbage.write_bytes(b"not a checkpoint")

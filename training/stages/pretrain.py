@@ -92,14 +92,16 @@ def pretrain_iter(cfg: TrainConfig, out: str | Path, init: str | Path | None = N
     s = tr.scfg
     renderer_on = "renderer" in components
     images = components != ("uplift",)  # the uplift alone needs poses, not pictures
-    tr.streams["synthetic"] = synthetic_stream(cfg, tr.model, s.batch_size, tr.device,
-                                               cfg.seed * 7919 + tr.dist.rank,
-                                               with_appearance=renderer_on, images=images)
-    perceptual = PerceptualLoss(cfg.perceptual).to(tr.device) if renderer_on else None
-    from_encoder = s.keypoints_input == "encoder" and "keypoints" in components
-    net = tr.wrap(ComponentNet(tr.model, components, from_encoder),
-                  find_unused_parameters=len(components) < len(COMPONENT_WEIGHTS))
-    d_img = tr.wrap(tr.discriminators["image"])
+    with tr.starting():  # a bad synthetic setting removes the run folder it made
+        tr.streams["synthetic"] = synthetic_stream(cfg, tr.model, s.batch_size, tr.device,
+                                                   cfg.seed * 7919 + tr.dist.rank,
+                                                   with_appearance=renderer_on,
+                                                   images=images)
+        perceptual = PerceptualLoss(cfg.perceptual).to(tr.device) if renderer_on else None
+        from_encoder = s.keypoints_input == "encoder" and "keypoints" in components
+        net = tr.wrap(ComponentNet(tr.model, components, from_encoder),
+                      find_unused_parameters=len(components) < len(COMPONENT_WEIGHTS))
+        d_img = tr.wrap(tr.discriminators["image"])
     gan_on = renderer_on and bool(s.weights.image_gan or s.weights.image_feature_matching)
     compare_skeleton_images = skeleton_image_loss(s.skeleton_image_loss)
     last: dict[str, torch.Tensor] = {}
