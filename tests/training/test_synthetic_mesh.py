@@ -166,6 +166,36 @@ class TestMeshBody:
         assert height.min() > 0.8 and height.max() < 2.3 and height.std() > 0.05
         assert (shapes.bone_lengths.std(0)[1:] > 0).all()
 
+    def test_a_face_has_lips_below_the_eyes_and_brows_above(self, body):
+        a = body.assets
+        y, z = a.template[:, 1], a.template[:, 2]  # y down, the body faces -z
+        eyes = a.faces[a.face_kind == EYE].flatten().unique()
+        lips, brows = a.paint[:, 0] > 0.5, a.paint[:, 1] > 0.5
+        head = a.segment == body.names.index("head")
+        for part in (lips, brows):
+            assert 4 <= int(part.sum()) < 60 and bool(head[part].all())
+            assert float(z[part].max()) < float(z[head].mean())  # on the front
+        assert float(y[lips].min()) > float(y[eyes].max()) + 0.02
+        assert float(y[brows].max()) < float(y[eyes].min())
+        assert float(y[brows].min()) > float(y[eyes].min()) - 0.025
+
+    def test_hair_leaves_the_eyes_and_brows_bare(self, body):
+        from training.synthetic.body import HAIR, TOP
+
+        shapes = body.sample_shapes(200, torch.Generator().manual_seed(1))
+        a = body.assets
+        eyes = a.faces[a.face_kind == EYE].flatten().unique()
+        brows = torch.nonzero(a.paint[:, 1] > 0.5).flatten()
+        assert not bool((shapes.region[:, torch.cat([eyes, brows])] == HAIR).any())
+        head = a.segment == body.names.index("head")
+        assert float((shapes.region[:, head] == HAIR).float().mean()) > 0.3  # still hair
+        # tops come lower at the front than at the back
+        chest = a.segment == body.names.index("chest")
+        ang = a.coords[:, 2] / 0.15
+        front, back = chest & (ang.abs() < 0.3), chest & (ang.abs() > 2.8)
+        top = shapes.region == TOP
+        assert float(top[:, front].float().mean()) < float(top[:, back].float().mean())
+
     def test_unknown_body_is_an_error(self):
         with pytest.raises(InputError, match="unknown body"):
             SyntheticStream(style_config("randomized", body="statue"), "human")

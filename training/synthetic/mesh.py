@@ -111,6 +111,7 @@ class MeshBody:
         self.faces = self.assets.faces
         self.face_segment = self.assets.segment[self.faces[:, 0]]
         self.face_kind = self.assets.face_kind
+        self.paint = self.assets.paint
         self.coords = self.assets.coords[:, :3].contiguous()
         #: every 8th vertex: enough to frame a subject, cheap to pose
         self.frame_vertices = torch.arange(0, len(self.assets.template), 8)
@@ -167,7 +168,11 @@ class MeshBody:
         neckline = 1.0 + 0.25 * u[:, 4:5]
         top_line = torch.where(u[:, 5:6] < 0.08, 2.0, -0.15 + 0.6 * u[:, 6:7])  # bald: 2
         back_line = -0.35 + 0.55 * u[:, 7:8]
-        forehead = 0.35 + 0.3 * torch.rand(n, 1, generator=g)
+        # the hairline: from a fringe just above the eyebrows to a receding one
+        brows = float(a.coords[a.paint[:, 1] > 0.5, 3].max())
+        forehead = brows + 0.02 + 0.18 * torch.rand(n, 1, generator=g)
+        # necklines dip at the front (round, scoop or V), as most tops' do
+        dip = 0.3 * torch.rand(n, 1, generator=g) ** 2
         shoes = torch.rand(n, 1, generator=g) < 0.88
         kind = {name: torch.tensor([nm.endswith(name) for nm in names])[seg]
                 for name in ("arm", "forearm", "hand", "thigh", "shin", "foot")}
@@ -176,7 +181,8 @@ class MeshBody:
         torso = torch.isin(seg, torch.tensor([names.index(x) for x in ("hips", "belly",
                                                                         "chest")]))
         region = torch.full((n, len(seg)), SKIN, dtype=torch.int64)
-        region = torch.where(torso & (c < neckline), TOP, region)
+        front = torch.cos(a.coords[:, 2] / 0.15).clamp_min(0.0) ** 4  # 1 at the front
+        region = torch.where(torso & (c < neckline - dip * front), TOP, region)
         region = torch.where(torso & (c < waist), BOTTOM, region)
         region = torch.where(arm & (c < sleeve), TOP, region)
         region = torch.where(leg & (c < legs), BOTTOM, region)

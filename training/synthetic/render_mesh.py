@@ -12,6 +12,7 @@ from core.camera import PerspectiveCamera
 from core.skeleton import Skeleton
 from training.poses import PoseBatch
 from training.synthetic.background import Environment, render_background
+from training.synthetic.body import HAIR, SKIN
 from training.synthetic.batch import RenderOutput
 from training.synthetic.camera import CameraPose
 from training.synthetic.mesh import Bystanders, MeshBody, MeshShapes
@@ -34,13 +35,17 @@ from training.synthetic.style import StyleConfig
 from training.synthetic.textures import Appearance, lit, region_albedo, shade_body
 
 EYE_COLOUR = (0.07, 0.05, 0.04)
+#: lips: the skin times this; eyebrows: this much of the way to the hair's colour
+LIP_TINT, BROW_MIX = (0.78, 0.5, 0.5), 0.8
 
 
 def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
                surf: MeshSurface) -> torch.Tensor:
     """(N, 3) lit colour of every covered pixel: the region of the nearest vertex, its
     pattern over the surface coordinates interpolated across the triangle, the eyes
-    dark, Lambert and Blinn-Phong light as for the capsules."""
+    dark, lips and eyebrows painted on (:func:`~training.synthetic.mesh_assets._face_paint`:
+    the lips a darker red of the skin, the brows the hair's colour), Lambert and
+    Blinn-Phong light as for the capsules."""
     dev = surf.sample.device
     b = surf.sample
     nv = shapes.rest.shape[1]
@@ -49,6 +54,14 @@ def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
     coords = body.coords.to(dev)  # (V, 3) along the body, metres along, metres around
     uv = (coords[corners] * surf.bary[..., None]).sum(1)  # (N, 3)
     albedo = region_albedo(app, b, region, uv[:, 1], uv[:, 2], (uv[:, 0] / 2).clamp(0, 1))
+    paint = (body.paint.to(dev)[corners] * surf.bary[..., None]).sum(1).T  # (2, N)
+    bare = region == SKIN
+    lips = torch.where(bare, paint[0], 0.0)
+    tint = torch.tensor(LIP_TINT, device=dev)[:, None]
+    albedo = albedo * (1 + lips * (tint - 1))
+    hair = app.colors[:, HAIR, 0].index_select(0, b).T  # (3, N)
+    brows = torch.where(bare, paint[1], 0.0) * BROW_MIX
+    albedo = albedo + brows * (hair - albedo)
     eye = body.face_kind.to(dev)[surf.face] == EYE
     albedo = torch.where(eye, torch.tensor(EYE_COLOUR, device=dev)[:, None], albedo)
     return lit(app, albedo, surf.normal.T, b)
