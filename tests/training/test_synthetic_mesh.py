@@ -231,3 +231,57 @@ def test_a_bystander_in_front_hides_the_subject(body):
     assert hidden.visibility.float().mean() < 0.2  # it stands nearer: a few at its edges
     assert (hidden.part_mask >= 0).sum() < 0.2 * (alone.part_mask >= 0).sum()
     assert not torch.allclose(alone.image, hidden.image)
+
+
+class TestGarments:
+    def test_skirts_and_long_hair_where_drawn(self, body):
+        from training.synthetic.mesh import garment_capsules
+
+        shapes = body.sample_shapes(600, torch.Generator().manual_seed(3))
+        skirt, hair = shapes.garments[:, 0] > 0, shapes.garments[:, 2] > 0
+        assert 0.1 < float(skirt.float().mean()) < 0.25
+        assert 0.25 < float(hair.float().mean()) < 0.42
+        shapes = shapes.index(torch.arange(8))
+        shapes.garments[:4, 0], shapes.garments[4:, 0] = 0.6 * shapes.scale[:4], 0.0
+        shapes.garments[:4, 2], shapes.garments[4:, 2] = 0.3 * shapes.scale[:4], 0.0
+        poses = sample_poses(HUMAN, 8, torch.Generator().manual_seed(5),
+                             bone_lengths=shapes.bone_lengths)
+        joints, glob = forward_kinematics(HUMAN, poses.rotations, poses.bone_lengths,
+                                          poses.joints[:, 0])
+        a, b, ra, rb = garment_capsules(HUMAN, shapes, joints, glob)
+        assert (ra[4:] == 0).all() and (rb[4:] == 0).all()  # none drawn
+        hips = (joints[:, HUMAN.index("left_hip")] + joints[:, HUMAN.index("right_hip")]) / 2
+        knees = (joints[:, HUMAN.index("left_knee")]
+                 + joints[:, HUMAN.index("right_knee")]) / 2
+        down = torch.nn.functional.normalize(knees - hips, dim=-1)[:4]
+        hem = ((b[:4, 0] - hips[:4]) * down).sum(-1) + rb[:4, 0]
+        assert torch.allclose(hem, 0.6 * shapes.scale[:4], atol=1e-5)  # its length
+        waist = ((a[:4, 0] - hips[:4]) * down).sum(-1) - ra[:4, 0]
+        assert (waist < -0.05).all() and (waist > -0.12).all()  # above the hips
+        # the hair hangs behind the neck (+z of the chest's frame is the back)
+        back = glob[:4, HUMAN.index("thorax"), :, 2]
+        neck = joints[:4, HUMAN.index("neck")]
+        assert (((b[:4, 1] - neck) * back).sum(-1) > 0.05).all()
+        up = -glob[:4, HUMAN.index("thorax"), :, 1]
+        assert (((b[:4, 1] - neck) * up).sum(-1) < -0.1).all()  # below the neck
+
+    def test_a_long_skirt_hides_the_knees_and_is_the_hips(self, body):
+        from training.synthetic.render_mesh import render_mesh
+        from training.synthetic.sampling import _randomized
+
+        stream = SyntheticStream(style_config("randomized", occluders=0.0, bystanders=0.0),
+                                 HUMAN, batch_size=6, size=(96, 96), seed=4)
+        g = stream.generator
+        shapes = body.sample_shapes(6, g)
+        poses = stream.pose_source.sample(6, g, "cpu", bone_lengths=shapes.bone_lengths)
+        app, env, cams, _, _ = _randomized(stream, poses, poses, shapes)
+        args = (poses, app, env, cams[0], stream.camera, stream.style, g)
+        shapes.garments[:] = 0.0
+        bare = render_mesh(HUMAN, body, shapes, *args)
+        shapes.garments[:, 0], shapes.garments[:, 1] = 0.9 * shapes.scale, 0.1
+        dressed = render_mesh(HUMAN, body, shapes, *args)
+        knees = [HUMAN.index("left_knee"), HUMAN.index("right_knee")]
+        assert dressed.visibility[:, knees].sum() < bare.visibility[:, knees].sum()
+        assert torch.equal(bare.keypoints_px, dressed.keypoints_px)
+        hips = body.names.index("hips")
+        assert (dressed.part_mask == hips).sum() > 1.3 * (bare.part_mask == hips).sum()

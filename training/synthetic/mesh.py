@@ -31,6 +31,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from core.camera import forward_kinematics
 from core.skeleton import Skeleton
@@ -42,12 +43,18 @@ PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions", "cup
               "firmness", "african", "asian", "caucasian")
 
 
+SKIRT_SHARE, LONG_HAIR_SHARE = 1 / 6, 1 / 3
+
+
 @dataclass
 class MeshShapes:
     """B subjects' bodies: ``rest`` (B, V, 3) rest meshes (hair and clothing shells
     applied), ``keypoints`` (B, J, 3) rest keypoints, ``bone_lengths`` (B, J),
     ``align`` (B, S, 3, 3) segment rest orientations, ``region`` (B, V) int64 clothing
-    region per vertex, ``scale`` (B,) body height over the template's."""
+    region per vertex, ``scale`` (B,) body height over the template's, ``garments``
+    (B, 4) what is drawn beside the mesh (:func:`garment_capsules`): a skirt's length
+    below the hips and its flare, long hair's length below the neck and its width (m;
+    length 0: none)."""
 
     rest: torch.Tensor
     keypoints: torch.Tensor
@@ -55,6 +62,7 @@ class MeshShapes:
     align: torch.Tensor
     region: torch.Tensor
     scale: torch.Tensor
+    garments: torch.Tensor
 
     def index(self, idx) -> MeshShapes:
         return MeshShapes(*(getattr(self, f.name)[idx] for f in fields(self)))
@@ -153,8 +161,18 @@ class MeshBody:
         lengths[:, self.skeleton.parents.index(-1)] = 0.0
         height = rest[..., 1].amax(1) - rest[..., 1].amin(1)
         tmpl = float(a.template[:, 1].max() - a.template[:, 1].min())
+        scale = height / tmpl
         return MeshShapes(rest, rest_kp, lengths, segment_alignment(self.skeleton, rest_kp),
-                          region, height / tmpl)
+                          region, scale, self._garments(n, g) * scale[:, None])
+
+    @staticmethod
+    def _garments(n: int, g: torch.Generator) -> torch.Tensor:
+        """(n, 4) skirts (one subject in six: mini to midi, straight to flared) and long
+        hair (one in three: to the shoulders or down the back), at template size."""
+        u = torch.rand(n, 6, generator=g)
+        skirt = torch.where(u[:, 0] < SKIRT_SHARE, 0.25 + 0.4 * u[:, 1], 0.0)
+        hair = torch.where(u[:, 2] < LONG_HAIR_SHARE, 0.05 + 0.3 * u[:, 3] ** 2, 0.0)
+        return torch.stack([skirt, 0.02 + 0.12 * u[:, 4], hair, 0.07 + 0.03 * u[:, 5]], 1)
 
     def _regions(self, n: int, g: torch.Generator) -> torch.Tensor:
         """(n, V) clothing region per vertex for ``n`` random outfits and hairlines."""
@@ -223,3 +241,42 @@ class MeshBody:
         t = self.assets.thickness.to(shapes.scale)[None] * shapes.scale[:, None]
         own = self.owners.to(t.device).float()
         return (own[None] * t[:, None]).amax(-1) + 0.02
+
+
+def garment_capsules(skeleton: Skeleton, shapes: MeshShapes, joints: torch.Tensor,
+                     glob: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Skirts and long hair as tapered capsules beside the mesh (what a mesh of skin and
+    shells cannot be: cloth that bridges the legs, hair that hangs free), from B posed
+    ``joints`` (B, J, 3) and global rotations ``glob`` (B, J, 3, 3) in any one frame.
+
+    The skirt runs from the hips along the thighs' mean direction (a seated person's
+    lies over the lap), the hair from behind the head down behind the neck, hanging in
+    the chest's frame. Returns a, b (B, 2, 3), ra, rb (B, 2); a radius of 0 where a
+    subject has none."""
+    k = {name: skeleton.index(name) for name in ("left_hip", "right_hip", "left_knee",
+                                                 "right_knee", "neck", "thorax")}
+    skirt_len, flare, hair_len, hair_w = shapes.garments.unbind(1)
+    hips = (joints[:, k["left_hip"]] + joints[:, k["right_hip"]]) / 2
+    knees = (joints[:, k["left_knee"]] + joints[:, k["right_knee"]]) / 2
+    down = F.normalize(knees - hips, dim=-1)
+    width = (joints[:, k["left_hip"]] - joints[:, k["right_hip"]]).norm(dim=-1)
+    ra = 0.5 * width + 0.06 * shapes.scale
+    rb = ra + flare
+    # the round ends of a capsule reach past a and b by their radii: the waistband
+    # comes 8 cm above the hips' line and the hem at the skirt's length
+    start = ra - 0.08 * shapes.scale
+    sa = hips + down * start[:, None]
+    sb = hips + down * torch.maximum(skirt_len - rb, start + 0.01)[:, None]
+    neck, chest = glob[:, k["neck"]], glob[:, k["thorax"]]
+    s = shapes.scale[:, None, None]
+    top = torch.tensor([0.0, -0.12, 0.05], device=joints.device)
+    ha = joints[:, k["neck"]] + (neck @ (top[:, None] * s))[..., 0]
+    drop = torch.stack([torch.zeros_like(hair_len), hair_len - 0.02 * shapes.scale,
+                        0.09 * shapes.scale], 1)
+    hb = joints[:, k["neck"]] + (chest @ drop[..., None])[..., 0]
+    a = torch.stack([sa, ha], 1)
+    b = torch.stack([sb, hb], 1)
+    on = torch.stack([skirt_len > 0, hair_len > 0], 1)
+    ra = torch.where(on, torch.stack([ra, hair_w], 1), 0.0)
+    rb = torch.where(on, torch.stack([rb, 0.8 * hair_w], 1), 0.0)
+    return a, b, ra, rb

@@ -12,10 +12,10 @@ from core.camera import PerspectiveCamera
 from core.skeleton import Skeleton
 from training.poses import PoseBatch
 from training.synthetic.background import Environment, render_background
-from training.synthetic.body import HAIR, SKIN
+from training.synthetic.body import BOTTOM, HAIR, SKIN
 from training.synthetic.batch import RenderOutput
 from training.synthetic.camera import CameraPose
-from training.synthetic.mesh import Bystanders, MeshBody, MeshShapes
+from training.synthetic.mesh import Bystanders, MeshBody, MeshShapes, garment_capsules
 from training.synthetic.mesh_assets import EYE
 from training.synthetic.post import colour_jitter, jitter_pixels, postprocess
 from training.synthetic.raster_capsules import (
@@ -67,6 +67,20 @@ def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
     return lit(app, albedo, surf.normal.T, b)
 
 
+def shade_garments(app: Appearance, surf, sel: torch.Tensor, kind: torch.Tensor
+                   ) -> torch.Tensor:
+    """(M, 3) lit colour of the ``sel`` pixels of a capsule :class:`Surface` that show
+    garments, ``kind`` (M,) 0 for a skirt (the subject's trousers' colours and pattern),
+    1 for long hair (the hair's)."""
+    b = surf.sample[sel]
+    region = torch.tensor([BOTTOM, HAIR], device=b.device)[kind]
+    along = surf.t[sel] * surf.length[sel]
+    around = torch.asin(surf.lateral[sel].clamp(-1, 1)) * surf.radius[sel]
+    albedo = region_albedo(app, b, region, along, around, surf.t[sel])
+    n = torch.stack([surf.nx[sel], surf.ny[sel], surf.nz[sel]])
+    return lit(app, albedo, n, b)
+
+
 def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: PoseBatch,
                 app: Appearance, env: Environment, cam: CameraPose,
                 camera: PerspectiveCamera, style: StyleConfig, generator: torch.Generator,
@@ -90,8 +104,12 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
     vpx, vz = project_vertices(verts, camera.focal, (camera.cx, camera.cy))
     face, mdepth = rasterize_mesh(vpx, vz, body.faces, size)
     a, b, r = prop_capsules(poses, glob[:, root], cam, occluders)
-    cap = project_capsules(a, b, r, r, camera.focal, (camera.cx, camera.cy))
-    cap.valid &= r > 0
+    nprop = a.shape[1]
+    ga, gb, gra, grb = garment_capsules(skeleton, shapes, kp3, glob_c)
+    cap = project_capsules(torch.cat([a, ga], 1), torch.cat([b, gb], 1),
+                           torch.cat([r, gra], 1), torch.cat([r, grb], 1),
+                           camera.focal, (camera.cx, camera.cy))
+    cap.valid &= cap.ra > 0
     prop, pdepth = rasterize(cap, size)
     other = _draw_bystanders(body, bystanders, cam, camera, root)
     odepth = other[1] if other is not None else torch.full_like(mdepth, float("inf"))
@@ -114,17 +132,23 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
         flat.index_copy_(0, oindex, jitter_pixels(mat, off, ofg, osample))
     if bool((prop >= 0).any()):
         psurf = surface(cap, prop, size)
+        worn = psurf.part >= nprop
         npart = body.capsules.num_parts
         psurf.part = psurf.part + npart  # past the body's parts: the ``prop`` region
         neck = skeleton.index("neck")
         pfg = shade_body(app, body.capsules, psurf, -glob_c[:, neck, :, 1],
                          -glob_c[:, neck, :, 2])
+        if bool(worn.any()):
+            pfg[worn] = shade_garments(app, psurf, worn, psurf.part[worn] - npart - nprop)
         pfg = jitter_pixels(mat, off, pfg, psurf.sample)
         under = flat.index_select(0, psurf.index)
         flat.index_copy_(0, psurf.index, under.add_((pfg - under).mul_(psurf.alpha[:, None])))
     image = postprocess(bg, style, generator).permute(0, 3, 1, 2).contiguous() if finish else bg
     seg = torch.where(face >= 0, body.face_segment.to(dev)[face.clamp_min(0)], -1)
-    parts = torch.where(prop >= 0, prop + body.num_parts, seg)
+    # a skirt is the hips' and long hair the head's, for the part masks and visibility
+    worn = torch.tensor([body.names.index("hips"), body.names.index("head")], device=dev)
+    seg = torch.where(prop >= nprop, worn[(prop - nprop).clamp(0, 1)], seg)
+    parts = torch.where((prop >= 0) & (prop < nprop), prop + body.num_parts, seg)
     parts = torch.where(other_wins, body.num_parts + 1000, parts)  # nobody's part
     depth = torch.where(face >= 0, mdepth, torch.where(prop >= 0, pdepth, float("inf")))
     depth = torch.where(other_wins, odepth, depth)
