@@ -265,6 +265,31 @@ class TestGarments:
         up = -glob[:4, HUMAN.index("thorax"), :, 1]
         assert (((b[:4, 1] - neck) * up).sum(-1) < -0.1).all()  # below the neck
 
+    def test_a_plain_face_has_no_eyes_or_lips(self, body):
+        from dataclasses import replace
+
+        from training.synthetic.render_mesh import render_mesh
+        from training.synthetic.sampling import _randomized
+
+        stream = SyntheticStream(style_config("randomized", occluders=0.0, bystanders=0.0),
+                                 HUMAN, batch_size=40, size=(64, 64), seed=6)
+        shapes = body.sample_shapes(40, stream.generator)
+        assert 0.1 < float(shapes.plain_face.float().mean()) < 0.45
+        g = stream.generator
+        poses = stream.pose_source.sample(40, g, "cpu", bone_lengths=shapes.bone_lengths)
+        app, env, cams, _, _ = _randomized(stream, poses, poses, shapes)
+        args = (poses, app, env, cams[0], stream.camera, stream.style)
+        off = torch.zeros(40, dtype=torch.bool)
+        faces = render_mesh(HUMAN, body, replace(shapes, plain_face=off), *args,
+                            torch.Generator().manual_seed(0))
+        plain = render_mesh(HUMAN, body, replace(shapes, plain_face=~off), *args,
+                            torch.Generator().manual_seed(0))
+        changed = (faces.image - plain.image).abs().amax(1) > 0.02  # (B, H, W)
+        head = faces.part_mask == body.names.index("head")
+        assert changed.any()
+        assert bool((changed <= head).all())  # only heads change
+        assert torch.equal(faces.visibility, plain.visibility)
+
     def test_a_long_skirt_hides_the_knees_and_is_the_hips(self, body):
         from training.synthetic.render_mesh import render_mesh
         from training.synthetic.sampling import _randomized

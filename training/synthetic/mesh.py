@@ -43,7 +43,7 @@ PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions", "cup
               "firmness", "african", "asian", "caucasian")
 
 
-SKIRT_SHARE, LONG_HAIR_SHARE = 1 / 6, 1 / 3
+SKIRT_SHARE, LONG_HAIR_SHARE, PLAIN_FACE_SHARE = 1 / 6, 1 / 3, 1 / 4
 
 
 @dataclass
@@ -54,7 +54,10 @@ class MeshShapes:
     region per vertex, ``scale`` (B,) body height over the template's, ``garments``
     (B, 4) what is drawn beside the mesh (:func:`garment_capsules`): a skirt's length
     below the hips and its flare, long hair's length below the neck and its width (m;
-    length 0: none)."""
+    length 0: none); ``plain_face`` (B,) bool: a face drawn without eyes, brows or
+    lips (one in four: in photos a face is often too small, blurred, dark or hidden to
+    read, and the front of a person must still be told from their back by the rest of
+    them)."""
 
     rest: torch.Tensor
     keypoints: torch.Tensor
@@ -63,6 +66,7 @@ class MeshShapes:
     region: torch.Tensor
     scale: torch.Tensor
     garments: torch.Tensor
+    plain_face: torch.Tensor
 
     def index(self, idx) -> MeshShapes:
         return MeshShapes(*(getattr(self, f.name)[idx] for f in fields(self)))
@@ -163,7 +167,8 @@ class MeshBody:
         tmpl = float(a.template[:, 1].max() - a.template[:, 1].min())
         scale = height / tmpl
         return MeshShapes(rest, rest_kp, lengths, segment_alignment(self.skeleton, rest_kp),
-                          region, scale, self._garments(n, g) * scale[:, None])
+                          region, scale, self._garments(n, g) * scale[:, None],
+                          torch.rand(n, generator=g) < PLAIN_FACE_SHARE)
 
     @staticmethod
     def _garments(n: int, g: torch.Generator) -> torch.Tensor:

@@ -43,8 +43,9 @@ def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
                surf: MeshSurface) -> torch.Tensor:
     """(N, 3) lit colour of every covered pixel: the region of the nearest vertex, its
     pattern over the surface coordinates interpolated across the triangle, the eyes
-    dark, lips and eyebrows painted on (:func:`~training.synthetic.mesh_assets._face_paint`:
-    the lips a darker red of the skin, the brows the hair's colour), Lambert and
+    dark, lips and eyebrows painted on
+    (:func:`~training.synthetic.mesh_assets._face_paint`: the lips a darker red of the
+    skin, the brows the hair's colour; none of them on a plain face), Lambert and
     Blinn-Phong light as for the capsules."""
     dev = surf.sample.device
     b = surf.sample
@@ -55,14 +56,15 @@ def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
     uv = (coords[corners] * surf.bary[..., None]).sum(1)  # (N, 3)
     albedo = region_albedo(app, b, region, uv[:, 1], uv[:, 2], (uv[:, 0] / 2).clamp(0, 1))
     paint = (body.paint.to(dev)[corners] * surf.bary[..., None]).sum(1).T  # (2, N)
-    bare = region == SKIN
+    plain = shapes.plain_face.index_select(0, b)
+    bare = (region == SKIN) & ~plain
     lips = torch.where(bare, paint[0], 0.0)
     tint = torch.tensor(LIP_TINT, device=dev)[:, None]
     albedo = albedo * (1 + lips * (tint - 1))
     hair = app.colors[:, HAIR, 0].index_select(0, b).T  # (3, N)
     brows = torch.where(bare, paint[1], 0.0) * BROW_MIX
     albedo = albedo + brows * (hair - albedo)
-    eye = body.face_kind.to(dev)[surf.face] == EYE
+    eye = (body.face_kind.to(dev)[surf.face] == EYE) & ~plain
     albedo = torch.where(eye, torch.tensor(EYE_COLOUR, device=dev)[:, None], albedo)
     return lit(app, albedo, surf.normal.T, b)
 
