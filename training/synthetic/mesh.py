@@ -19,10 +19,14 @@ the limbs exactly, on the face to within the fit of one rigid head (about a cent
 Frames: anny's is z up and -y forward; the project's body frame is y down and -z forward;
 x is the subject's left in both.
 
-Appearance is decided per vertex: clothing regions (tops with three sleeve lengths,
-trousers or shorts, shoes or bare feet) from where a vertex lies along the limbs and the
-torso, a hairline per subject, and a shell of hair and of clothing pushed out along the
-normals, so a person is not a skin-tight mannequin.
+Appearance is decided per vertex: clothing regions (tops with three sleeve lengths and
+a neckline that dips at the front, trousers or shorts, shoes or bare feet) from where a
+vertex lies along the limbs and the torso, a hairline per subject above the brows, a
+face painted on (eyes, brows, lips; one face in four left plain), and a shell of hair
+and of clothing pushed out along the normals, so a person is not a skin-tight
+mannequin. What a mesh of skin and shells cannot be, cloth that bridges the legs and
+hair that hangs free, is drawn beside it as tapered capsules (:func:`garment_capsules`:
+skirts and long hair).
 """
 
 from __future__ import annotations
