@@ -12,8 +12,8 @@ from core.camera import PerspectiveCamera
 from core.skeleton import Skeleton
 from training.poses import PoseBatch
 from training.synthetic.background import Environment, render_background
-from training.synthetic.body import BOTTOM, HAIR, SKIN
 from training.synthetic.batch import RenderOutput
+from training.synthetic.body import BOTTOM, HAIR, SKIN
 from training.synthetic.camera import CameraPose
 from training.synthetic.mesh import Bystanders, MeshBody, MeshShapes, garment_capsules
 from training.synthetic.mesh_assets import EYE
