@@ -310,3 +310,20 @@ class TestGarments:
         assert torch.equal(bare.keypoints_px, dressed.keypoints_px)
         hips = body.names.index("hips")
         assert (dressed.part_mask == hips).sum() > 1.3 * (bare.part_mask == hips).sum()
+
+
+def test_a_share_of_batches_with_capsule_people():
+    from training.synthetic.body import BodyModel
+
+    style = style_config("randomized", capsule_share=0.5)
+    stream = SyntheticStream(style, HUMAN, batch_size=2, size=(32, 32), seed=3)
+    assert isinstance(stream.body, MeshBody) and isinstance(stream.capsule_body, BodyModel)
+    names = [tuple(stream.next().part_names) for _ in range(8)]
+    mesh = tuple(stream.body.names)
+    assert 2 <= sum(n == mesh for n in names) <= 6  # both kinds of people
+    assert isinstance(stream.body, MeshBody)  # the stream keeps its own body
+    again = SyntheticStream(style, HUMAN, batch_size=2, size=(32, 32), seed=3)
+    assert [tuple(again.next().part_names) for _ in range(8)] == names  # deterministic
+    with pytest.raises(InputError, match="capsule_share"):
+        SyntheticStream(style_config("randomized", capsule_share=1.5), HUMAN, batch_size=2,
+                        size=(32, 32))

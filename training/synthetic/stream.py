@@ -74,6 +74,11 @@ class SyntheticStream:
         else:
             self.world = None
             self.body = stream_body(self.skeleton, self.style)
+        if not 0.0 <= self.style.capsule_share <= 1.0:
+            raise InputError(f"capsule_share must be in [0, 1], got {self.style.capsule_share}")
+        self.capsule_body = (body_model(self.skeleton)
+                             if self.style.capsule_share > 0 and isinstance(self.body, MeshBody)
+                             else None)
         if not images and self.world is not None:
             raise InputError("images=False is available for the randomized style only")
         self.threads = (1 if self.device.type == "cpu" else None) if threads == "auto" else threads
@@ -104,9 +109,14 @@ class SyntheticStream:
         before = torch.get_num_threads()
         if self.threads is not None:
             torch.set_num_threads(self.threads)
+        mesh = self.body
+        if (self.capsule_body is not None
+                and float(torch.rand(1, generator=self.generator)) < self.style.capsule_share):
+            self.body = self.capsule_body  # this batch's people are capsules
         try:
             batch = draw_batch(self)
         finally:
+            self.body = mesh
             if self.threads is not None:
                 torch.set_num_threads(before)
         self.count += 1

@@ -34,7 +34,9 @@ class StyleConfig:
     subject (mesh people only); ``body``: ``"mesh"`` draws humans as anny meshes
     (``training/synthetic/mesh.py``; their proportions come from the body model, so
     ``limbs`` and ``girth`` apply to capsule bodies only), ``"capsules"`` as tapered
-    capsules; other skeletons are always capsules.
+    capsules; other skeletons are always capsules; ``capsule_share``: with mesh people,
+    the share of batches drawn with capsule people instead (a second look at people, so
+    no cue that only meshes have decides a pose alone).
     """
 
     fill: tuple[float, float] = (0.6, 0.9)
@@ -55,6 +57,7 @@ class StyleConfig:
     free_poses: float = 0.0
     bystanders: float = 0.3
     body: str = "mesh"
+    capsule_share: float = 0.0
 
 
 #: the benchmark's look (``training/synthetic/target.py`` draws its cast and rooms)
