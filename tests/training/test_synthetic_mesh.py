@@ -205,24 +205,34 @@ class TestMeshBody:
         assert not isinstance(s.body, MeshBody)
 
 
+def _scene(body, n: int, size: int, seed: int, bystanders: float = 0.0):
+    """n random mesh people of the randomized style, ready for ``render_mesh``: their
+    shapes, poses, and the render's other arguments (appearance ... generator)."""
+    from training.synthetic.sampling import _randomized
+
+    stream = SyntheticStream(style_config("randomized", occluders=0.0, bystanders=bystanders),
+                             HUMAN, batch_size=n, size=(size, size), seed=seed)
+    g = stream.generator
+    shapes = body.sample_shapes(n, g)
+    poses = stream.pose_source.sample(n, g, "cpu", bone_lengths=shapes.bone_lengths)
+    app, env, cams, _, _ = _randomized(stream, poses, poses, shapes)
+    return stream, shapes, poses, (app, env, cams[0], stream.camera, stream.style, g)
+
+
 def test_a_bystander_in_front_hides_the_subject(body):
     """A second person between the camera and the subject covers it: the subject's
     keypoints behind it are not visible, and its pixels are nobody's part."""
     from dataclasses import replace
 
     from training.synthetic.render_mesh import render_mesh
-    from training.synthetic.sampling import _randomized, bystanders
+    from training.synthetic.sampling import bystanders
 
-    stream = SyntheticStream(style_config("randomized", occluders=0.0, bystanders=1.0),
-                             HUMAN, batch_size=4, size=(48, 48), seed=2)
-    g = stream.generator
-    shapes = body.sample_shapes(4, g)
-    poses = stream.pose_source.sample(4, g, "cpu", bone_lengths=shapes.bone_lengths)
-    app, env, cams, _, _ = _randomized(stream, poses, poses, shapes)
-    args = (poses, app, env, cams[0], stream.camera, stream.style, g)
+    stream, shapes, poses, rest = _scene(body, 4, 48, 2, bystanders=1.0)
+    args = (poses, *rest)
+    cam = rest[2]
     alone = render_mesh(HUMAN, body, shapes, *args)
-    others = bystanders(stream, poses, cams[0])
-    ahead = cams[0].rot[:, 2][:, None]  # the camera's viewing direction, world frame
+    others = bystanders(stream, poses, cam)
+    ahead = cam.rot[:, 2][:, None]  # the camera's viewing direction, world frame
     front = replace(others, shapes=shapes, rotations=poses.rotations,
                     joints=poses.joints - 0.5 * ahead, present=torch.ones(4, dtype=bool))
     hidden = render_mesh(HUMAN, body, shapes, *args, bystanders=front)
@@ -269,16 +279,10 @@ class TestGarments:
         from dataclasses import replace
 
         from training.synthetic.render_mesh import render_mesh
-        from training.synthetic.sampling import _randomized
 
-        stream = SyntheticStream(style_config("randomized", occluders=0.0, bystanders=0.0),
-                                 HUMAN, batch_size=40, size=(64, 64), seed=6)
-        shapes = body.sample_shapes(40, stream.generator)
+        _, shapes, poses, rest = _scene(body, 40, 64, 6)
         assert 0.1 < float(shapes.plain_face.float().mean()) < 0.45
-        g = stream.generator
-        poses = stream.pose_source.sample(40, g, "cpu", bone_lengths=shapes.bone_lengths)
-        app, env, cams, _, _ = _randomized(stream, poses, poses, shapes)
-        args = (poses, app, env, cams[0], stream.camera, stream.style)
+        args = (poses, *rest[:-1])
         off = torch.zeros(40, dtype=torch.bool)
         faces = render_mesh(HUMAN, body, replace(shapes, plain_face=off), *args,
                             torch.Generator().manual_seed(0))
@@ -292,15 +296,9 @@ class TestGarments:
 
     def test_a_long_skirt_hides_the_knees_and_is_the_hips(self, body):
         from training.synthetic.render_mesh import render_mesh
-        from training.synthetic.sampling import _randomized
 
-        stream = SyntheticStream(style_config("randomized", occluders=0.0, bystanders=0.0),
-                                 HUMAN, batch_size=6, size=(96, 96), seed=4)
-        g = stream.generator
-        shapes = body.sample_shapes(6, g)
-        poses = stream.pose_source.sample(6, g, "cpu", bone_lengths=shapes.bone_lengths)
-        app, env, cams, _, _ = _randomized(stream, poses, poses, shapes)
-        args = (poses, app, env, cams[0], stream.camera, stream.style, g)
+        _, shapes, poses, rest = _scene(body, 6, 96, 4)
+        args = (poses, *rest)
         shapes.garments[:] = 0.0
         bare = render_mesh(HUMAN, body, shapes, *args)
         shapes.garments[:, 0], shapes.garments[:, 1] = 0.9 * shapes.scale, 0.1
