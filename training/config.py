@@ -50,13 +50,15 @@ class SyntheticConfig:
     """Synthetic data: ``style`` (randomized or target), an optional folder of
     background pictures, the share of people in free poses (``free_poses``: any pose
     the joints allow), the share of batches of capsule people beside the mesh people
-    (``capsule_share``) and the range of the share of the image a subject's box spans
-    (``fill``: [low, high]); None keeps the style's."""
+    (``capsule_share``), the share of people turned towards the camera (``facing``) and
+    the range of the share of the image a subject's box spans (``fill``: [low, high]);
+    None keeps the style's."""
 
     style: str = "randomized"
     background_folder: str | None = None
     free_poses: float | None = None
     capsule_share: float | None = None
+    facing: float | None = None
     fill: list[float] | None = None
 
 

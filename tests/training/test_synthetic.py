@@ -405,3 +405,32 @@ def test_frame_subject_projected_box_spans_the_fill():
     assert torch.allclose(exact, fill, rtol=0.01)
     # the default measures the extent at the nearest depth: the box comes out smaller
     assert (box(frame_subject(points, rot, focal, size, fill, zero, pad=0.0)) < fill).all()
+
+
+def _share_facing(stream) -> float:
+    """Share of the people of one batch whose left shoulder and hip are on the image's
+    right: who face the camera."""
+    batch = stream.next()
+    kp = batch.keypoints_px
+    pairs = [(HUMAN.index(f"left_{p}"), HUMAN.index(f"right_{p}")) for p in ("shoulder", "hip")]
+    return float(sum((kp[:, a, 0] > kp[:, b, 0]).float().mean() for a, b in pairs) / 2)
+
+
+def test_most_people_face_the_camera():
+    """The randomized style turns three people in four towards the camera, as in photos;
+    0 and 1 turn them all away or all towards it, and an animal is seen from every side."""
+    def stream(**kw):
+        return SyntheticStream(style_config("randomized", body="capsules", **kw), HUMAN,
+                               batch_size=256, size=(64, 64), seed=5, images=False)
+
+    assert 0.65 < _share_facing(stream()) < 0.85
+    assert _share_facing(stream(facing=1.0)) > 0.88
+    assert _share_facing(stream(facing=0.0)) < 0.12
+    assert 0.4 < _share_facing(stream(facing=0.5)) < 0.6
+    with pytest.raises(InputError, match="facing"):
+        stream(facing=-0.1)
+    animals = SyntheticStream(style_config("randomized", facing=1.0), QUADRUPED,
+                              batch_size=256, size=(64, 64), seed=5, images=False)
+    kp = animals.next().keypoints_px
+    a, b = QUADRUPED.index("left_front_shoulder"), QUADRUPED.index("right_front_shoulder")
+    assert 0.4 < float((kp[:, a, 0] > kp[:, b, 0]).float().mean()) < 0.6

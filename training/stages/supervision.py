@@ -41,7 +41,8 @@ def synthetic_stream(cfg: TrainConfig, model: AbsPoseModel, batch_size: int, dev
         fill = (float(c.fill[0]), float(c.fill[1]))
     changes = {k: v for k, v in (("background_folder", c.background_folder),
                                  ("free_poses", c.free_poses), ("fill", fill),
-                                 ("capsule_share", c.capsule_share))
+                                 ("capsule_share", c.capsule_share),
+                                 ("facing", c.facing))
                if v is not None}
     style = style_config(c.style, **changes) if changes else c.style
     return SyntheticStream(style, model.skeleton, batch_size, model.input_size, device,

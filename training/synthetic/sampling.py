@@ -38,6 +38,28 @@ def random_occluders(kp3: torch.Tensor, chance: float, g: torch.Generator, k: in
     return (centre - half).to(dev), (centre + half).to(dev), radius.to(dev)
 
 
+def facing_azimuth(joints: torch.Tensor, keypoints: list[str], share: float,
+                   g: torch.Generator) -> torch.Tensor:
+    """(B,) camera azimuths (radians, as :func:`camera_rotation` takes them) for subjects
+    whose world keypoints are ``joints`` (B, J, 3): with chance ``share`` the camera is
+    within 90 degrees of straight in front of the subject, else behind it (uniform
+    within each half). Front is found from the left-right axis of the ``left_*`` /
+    ``right_*`` keypoint pairs; a skeleton without them gets uniform azimuths."""
+    bsz = joints.shape[0]
+    turn = _u(g, -0.5 * math.pi, 0.5 * math.pi, bsz)
+    turn = turn + math.pi * (torch.rand(bsz, generator=g) >= share)
+    pairs = [(i, keypoints.index("right_" + n[5:])) for i, n in enumerate(keypoints)
+             if n.startswith("left_") and "right_" + n[5:] in keypoints]
+    if not pairs:
+        return turn
+    left = [a for a, _ in pairs]
+    right = [b for _, b in pairs]
+    side = (joints[:, left] - joints[:, right]).sum(1)
+    # the camera's x axis (row 0 of Ry(azimuth)) is (cos, 0, sin): along the subject's
+    # left, the subject's left is on the image's right, so it faces the camera
+    return torch.atan2(side[:, 2], side[:, 0]) + turn
+
+
 def _randomized(stream, poses: PoseBatch, partners: PoseBatch | None,
                 shapes: MeshShapes | None):
     """Looks, environments, the cameras of the samples and of their partners (the
@@ -49,7 +71,10 @@ def _randomized(stream, poses: PoseBatch, partners: PoseBatch | None,
     app = sample_appearance(looks, bsz, g, wild=style.wild, girth=style.girth)
     env = sample_environment(bsz, g, style.backgrounds,
                              0 if stream.pictures is None else len(stream.pictures))
-    rot = camera_rotation(_u(g, 0, 2 * math.pi, bsz),
+    # people face the camera more often than not; animals are seen from every side
+    share = style.facing if stream.skeleton.name == "human" else 0.5
+    azimuth = facing_azimuth(poses.joints.cpu(), list(stream.skeleton.keypoints), share, g)
+    rot = camera_rotation(azimuth,
                           torch.deg2rad(_u(g, *style.elevation, bsz)),
                           torch.deg2rad(torch.randn(bsz, generator=g) * style.roll))
     fill = _u(g, *style.fill, bsz)

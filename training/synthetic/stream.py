@@ -74,8 +74,9 @@ class SyntheticStream:
         else:
             self.world = None
             self.body = stream_body(self.skeleton, self.style)
-        if not 0.0 <= self.style.capsule_share <= 1.0:
-            raise InputError(f"capsule_share must be in [0, 1], got {self.style.capsule_share}")
+        for name in ("capsule_share", "facing"):
+            if not 0.0 <= getattr(self.style, name) <= 1.0:
+                raise InputError(f"{name} must be in [0, 1], got {getattr(self.style, name)}")
         self.capsule_body = (body_model(self.skeleton)
                              if self.style.capsule_share > 0 and isinstance(self.body, MeshBody)
                              else None)

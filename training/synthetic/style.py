@@ -36,7 +36,10 @@ class StyleConfig:
     ``limbs`` and ``girth`` apply to capsule bodies only), ``"capsules"`` as tapered
     capsules; other skeletons are always capsules; ``capsule_share``: with mesh people,
     the share of batches drawn with capsule people instead (a second look at people, so
-    no cue that only meshes have decides a pose alone).
+    no cue that only meshes have decides a pose alone); ``facing``: the share of
+    people turned towards the camera (the camera within 90 degrees of straight in
+    front of them), as most people in photos and videos face it (0.5: from every
+    side alike; other skeletons are always seen from every side alike).
     """
 
     fill: tuple[float, float] = (0.6, 0.9)
@@ -58,6 +61,7 @@ class StyleConfig:
     bystanders: float = 0.3
     body: str = "mesh"
     capsule_share: float = 0.0
+    facing: float = 0.75
 
 
 #: the benchmark's look (``training/synthetic/target.py`` draws its cast and rooms)
