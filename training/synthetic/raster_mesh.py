@@ -68,48 +68,52 @@ def rasterize_mesh(px: torch.Tensor, z: torch.Tensor, faces: torch.Tensor,
         fb, db = rasterize_mesh(px[half:], z[half:], faces, size, near)
         return torch.cat([fa, fb]), torch.cat([da, db])
     dev = px.device
-    corners = faces.to(dev).T.flatten()  # corner-major: contiguous (B, F) rows per corner
-
-    def per_corner(values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return values.index_select(1, corners).view(bsz, 3, nf).unbind(1)
-
-    x0, x1, x2 = per_corner(px[..., 0].contiguous())
-    y0, y1, y2 = per_corner(px[..., 1].contiguous())
-    z0, z1, z2 = per_corner(z)
-    e1x, e1y, e2x, e2y = x1 - x0, y1 - y0, x2 - x0, y2 - y0
+    corners = faces.to(dev).T.flatten()  # corner-major: (corner 0, 1, 2) x F
+    # every corner's (x, y, z): (3 coordinates, B, 3 corners, F)
+    pts = torch.stack([px[..., 0], px[..., 1], z]).view(3 * bsz, -1)
+    c = pts.index_select(1, corners).view(3, bsz, 3, nf)
+    (x0, x1, x2), (y0, y1, y2), (z0, z1, z2) = (c[i].unbind(1) for i in range(3))
     # twice the signed screen area; with image y pointing down, a triangle that is
     # counter-clockwise seen from the camera (it faces the camera) has area < 0
-    area = e1x * e2y - e1y * e2x
-    lo_x = torch.minimum(torch.minimum(x0, x1), x2).ceil_().clamp_min_(0)
-    hi_x = torch.maximum(torch.maximum(x0, x1), x2).floor_().clamp_max_(w - 1)
-    lo_y = torch.minimum(torch.minimum(y0, y1), y2).ceil_().clamp_min_(0)
-    hi_y = torch.maximum(torch.maximum(y0, y1), y2).floor_().clamp_max_(h - 1)
-    wx, wy = (hi_x - lo_x + 1).clamp_min_(0), (hi_y - lo_y + 1).clamp_min_(0)
-    near_z = torch.minimum(torch.minimum(z0, z1), z2)
-    keep = (area < -1e-9) & (near_z > near) & (wx > 0) & (wy > 0)
+    keep = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0) < -1e-9
+    # a pixel centre inside the image lies in its bounding box, and it is not too near
+    top_x = torch.maximum(torch.maximum(x0, x1), x2)
+    top_y = torch.maximum(torch.maximum(y0, y1), y2)
+    keep &= (top_x >= 0) & (top_y >= 0)
+    keep &= torch.minimum(torch.minimum(x0, x1), x2).ceil_() <= top_x.floor_().clamp_max_(w - 1)
+    keep &= torch.minimum(torch.minimum(y0, y1), y2).ceil_() <= top_y.floor_().clamp_max_(h - 1)
+    keep &= torch.minimum(torch.minimum(z0, z1), z2) > near
     depth = torch.full((bsz * h * w,), _NO_HIT, dtype=torch.int64, device=dev)
     sel = torch.nonzero(keep.flatten()).flatten()  # (K,) index b * F + f
     if sel.numel() > 0:
+        # the kept triangles' nine corner values, (9, K): x0 x1 x2 y0 y1 y2 z0 z1 z2
         image = torch.div(sel, nf, rounding_mode="floor")
-        n = (wx.flatten()[sel] * wy.flatten()[sel]).long()
-        inv = 1.0 / area.flatten()[sel]
-        x0, y0 = x0.flatten()[sel], y0.flatten()[sel]
-        ax, ay = e1x.flatten()[sel], e1y.flatten()[sel]
-        bx, by = e2x.flatten()[sel], e2y.flatten()[sel]
-        iz = 1.0 / torch.stack([z0.flatten()[sel], z1.flatten()[sel], z2.flatten()[sel]], 1)
+        at = sel + image * (2 * nf)  # b * 3F + f: corner 0 in (B, 3 corners, F)
+        k = c.view(3, -1).index_select(1, torch.cat([at, at + nf, at + 2 * nf])).view(9, -1)
+        x0, x1, x2, y0, y1, y2, z0, z1, z2 = k.unbind(0)
+        ax, ay, bx, by = x1 - x0, y1 - y0, x2 - x0, y2 - y0
+        inv = 1.0 / (ax * by - ay * bx)
+        lo_x = torch.minimum(torch.minimum(x0, x1), x2).ceil_().clamp_min_(0)
+        hi_x = torch.maximum(torch.maximum(x0, x1), x2).floor_().clamp_max_(w - 1)
+        lo_y = torch.minimum(torch.minimum(y0, y1), y2).ceil_().clamp_min_(0)
+        hi_y = torch.maximum(torch.maximum(y0, y1), y2).floor_().clamp_max_(h - 1)
+        wx = hi_x - lo_x + 1
+        n = (wx * (hi_y - lo_y + 1)).long()
+        iz0, iz1, iz2 = 1.0 / z0, 1.0 / z1, 1.0 / z2
         # barycentrics of a pixel q: w1 = ((q - p0) x e2) / area, w2 = (e1 x (q - p0)) / area
         table = torch.stack([
-            lo_x.flatten()[sel], lo_y.flatten()[sel], wx.flatten()[sel],
-            x0, y0, by * inv, -bx * inv, -ay * inv, ax * inv,
-            iz[:, 0], iz[:, 1] - iz[:, 0], iz[:, 2] - iz[:, 0], (sel - image * nf).float()])
+            lo_x, lo_y, wx, x0, y0, by * inv, -bx * inv, -ay * inv, ax * inv,
+            iz0, iz1 - iz0, iz2 - iz0, (sel - image * nf).float(),
+            (image * (h * w)).float()])  # whole pixels below 2**24: exact
         win = torch.repeat_interleave(torch.arange(sel.numel(), device=dev), n)
-        (ox, oy, wxw, x0, y0, a1x, a1y, a2x, a2y, iz0, iz1, iz2,
-         fid) = table.index_select(1, win).unbind(0)
-        # window-local pixel (lx, ly) in integers (a window is at most H x W: exact)
-        loc = torch.arange(win.numel(), device=dev) - (torch.cumsum(n, 0) - n)[win]
-        ly = torch.div(loc, wxw.long(), rounding_mode="floor")
-        qx, qy = (loc - ly * wxw.long()).float().add_(ox), ly.float().add_(oy)
-        pixel = (image * (h * w))[win] + (qy * w + qx).long()
+        (ox, oy, wxw, x0, y0, a1x, a1y, a2x, a2y, iz0, iz1, iz2, fid,
+         first) = table.index_select(1, win).unbind(0)
+        # window-local pixel (lx, ly) in whole floats (a window is at most H x W: exact)
+        loc = (torch.arange(win.numel(), device=dev)
+               - (torch.cumsum(n, 0) - n).index_select(0, win)).float()
+        ly = torch.div(loc, wxw, rounding_mode="floor")
+        qx, qy = (loc - ly * wxw).add_(ox), ly.add_(oy)
+        pixel = (first + qy * w + qx).long()
         dx, dy = qx - x0, qy - y0
         w1 = dx * a1x + dy * a1y
         w2 = dx * a2x + dy * a2y
