@@ -154,10 +154,10 @@ def mesh_surface(face: torch.Tensor, verts: torch.Tensor, px: torch.Tensor,
     index = torch.nonzero(face.flatten() >= 0).flatten()
     sample = torch.div(index, h * w, rounding_mode="floor")
     pix = index - sample * (h * w)
-    fid = face.flatten()[index]
-    vid = faces.to(face.device)[fid] + sample[:, None] * nv  # (N, 3) flat vertex ids
-    p = verts.reshape(-1, 3)[vid]  # (N, 3, 3)
-    q = px.reshape(-1, 2)[vid]  # (N, 3, 2)
+    fid = face.flatten().index_select(0, index)
+    vid = faces.to(face.device).index_select(0, fid) + sample[:, None] * nv  # (N, 3) flat ids
+    p = verts.reshape(-1, 3).index_select(0, vid.flatten()).view(-1, 3, 3)  # (N, 3, 3)
+    q = px.reshape(-1, 2).index_select(0, vid.flatten()).view(-1, 3, 2)  # (N, 3, 2)
     ys = torch.div(pix, w, rounding_mode="floor")
     xs = (pix - ys * w).float()
     e1, e2 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]

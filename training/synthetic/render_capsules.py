@@ -18,7 +18,7 @@ from training.synthetic.background import Environment, render_background
 from training.synthetic.batch import RenderOutput
 from training.synthetic.body import BodyModel
 from training.synthetic.camera import CameraPose
-from training.synthetic.post import colour_jitter, jitter_pixels, postprocess
+from training.synthetic.post import channels_first, colour_jitter, jitter_pixels, postprocess
 from training.synthetic.raster_capsules import (
     project_capsules,
     rasterize,
@@ -110,7 +110,7 @@ def render(skeleton: Skeleton, body: BodyModel, poses: PoseBatch, app: Appearanc
     under = flat.index_select(0, surf.index)
     alpha = surf.alpha[:, None]
     flat.index_copy_(0, surf.index, under.add_((fg - under).mul_(alpha)))
-    image = postprocess(bg, style, generator).permute(0, 3, 1, 2).contiguous() if finish else bg
+    image = channels_first(postprocess(bg, style, generator)) if finish else bg
     px = camera.project(kp3)
     margin = _margins(body, radii, kp3)
     vis = visibility_from_pixels(px, kp3[..., 2], part, depth, body.owners, margin, size)

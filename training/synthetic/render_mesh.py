@@ -17,7 +17,7 @@ from training.synthetic.body import BOTTOM, HAIR, SKIN
 from training.synthetic.camera import CameraPose
 from training.synthetic.mesh import Bystanders, MeshBody, MeshShapes, garment_capsules
 from training.synthetic.mesh_assets import EYE
-from training.synthetic.post import colour_jitter, jitter_pixels, postprocess
+from training.synthetic.post import channels_first, colour_jitter, jitter_pixels, postprocess
 from training.synthetic.raster_capsules import (
     project_capsules,
     rasterize,
@@ -51,11 +51,14 @@ def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
     b = surf.sample
     nv = shapes.rest.shape[1]
     region = shapes.region.flatten().index_select(0, b * nv + surf.vertex)
-    corners = body.faces.to(dev)[surf.face]  # (N, 3)
-    coords = body.coords.to(dev)  # (V, 3) along the body, metres along, metres around
-    uv = (coords[corners] * surf.bary[..., None]).sum(1)  # (N, 3)
+    corners = body.faces.to(dev).index_select(0, surf.face)  # (N, 3)
+    flat = corners.flatten()
+    # (V, 3) along the body, metres along, metres around
+    uv = (body.coords.to(dev).index_select(0, flat).view(-1, 3, 3)
+          * surf.bary[..., None]).sum(1)  # (N, 3)
     albedo = region_albedo(app, b, region, uv[:, 1], uv[:, 2], (uv[:, 0] / 2).clamp(0, 1))
-    paint = (body.paint.to(dev)[corners] * surf.bary[..., None]).sum(1).T  # (2, N)
+    paint = (body.paint.to(dev).index_select(0, flat).view(-1, 3, 2)
+             * surf.bary[..., None]).sum(1).T  # (2, N)
     plain = shapes.plain_face.index_select(0, b)
     bare = (region == SKIN) & ~plain
     lips = torch.where(bare, paint[0], 0.0)
@@ -64,7 +67,7 @@ def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
     hair = app.colors[:, HAIR, 0].index_select(0, b).T  # (3, N)
     brows = torch.where(bare, paint[1], 0.0) * BROW_MIX
     albedo = albedo + brows * (hair - albedo)
-    eye = (body.face_kind.to(dev)[surf.face] == EYE) & ~plain
+    eye = (body.face_kind.to(dev).index_select(0, surf.face) == EYE) & ~plain
     albedo = torch.where(eye, torch.tensor(EYE_COLOUR, device=dev)[:, None], albedo)
     return lit(app, albedo, surf.normal.T, b)
 
@@ -145,11 +148,11 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
         pfg = jitter_pixels(mat, off, pfg, psurf.sample)
         under = flat.index_select(0, psurf.index)
         flat.index_copy_(0, psurf.index, under.add_((pfg - under).mul_(psurf.alpha[:, None])))
-    image = postprocess(bg, style, generator).permute(0, 3, 1, 2).contiguous() if finish else bg
+    image = channels_first(postprocess(bg, style, generator)) if finish else bg
     seg = torch.where(face >= 0, body.face_segment.to(dev)[face.clamp_min(0)], -1)
     # a skirt is the hips' and long hair the head's, for the part masks and visibility
-    wearer = torch.tensor([body.names.index("hips"), body.names.index("head")], device=dev)
-    seg = torch.where(prop >= nprop, wearer[(prop - nprop).clamp(0, 1)], seg)
+    wearer = torch.where(prop > nprop, body.names.index("head"), body.names.index("hips"))
+    seg = torch.where(prop >= nprop, wearer, seg)
     parts = torch.where((prop >= 0) & (prop < nprop), prop + body.num_parts, seg)
     parts = torch.where(other_wins, body.num_parts + 1000, parts)  # nobody's part
     depth = torch.where(face >= 0, mdepth, torch.where(prop >= 0, pdepth, float("inf")))

@@ -202,7 +202,8 @@ def render_pair(stream, poses: PoseBatch, partners: PoseBatch | None, app: Appea
             if postfix is not None:
                 out.image = postfix(out.image)
             parts.append(out)
-        outs.append(type(parts[0])(*(torch.cat([getattr(o, f) for o in parts])
+        outs.append(parts[0] if len(parts) == 1 else
+                    type(parts[0])(*(torch.cat([getattr(o, f) for o in parts])
                                      for f in parts[0].__dataclass_fields__)))
     batch = to_batch(stream.skeleton, stream.camera, poses.to(dev), outs[0], subject, env_id,
                      stream.body.names)
