@@ -149,7 +149,8 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
         under = flat.index_select(0, psurf.index)
         flat.index_copy_(0, psurf.index, under.add_((pfg - under).mul_(psurf.alpha[:, None])))
     image = channels_first(postprocess(bg, style, generator)) if finish else bg
-    seg = torch.where(face >= 0, body.face_segment.to(dev)[face.clamp_min(0)], -1)
+    seg = body.face_segment.to(dev).index_select(0, face.clamp_min(0).flatten())
+    seg = torch.where(face >= 0, seg.view_as(face), -1)
     # a skirt is the hips' and long hair the head's, for the part masks and visibility
     wearer = torch.where(prop > nprop, body.names.index("head"), body.names.index("hips"))
     seg = torch.where(prop >= nprop, wearer, seg)

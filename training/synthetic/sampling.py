@@ -189,13 +189,16 @@ def render_pair(stream, poses: PoseBatch, partners: PoseBatch | None, app: Appea
         parts = []
         for start in range(0, bsz, CHUNK):
             idx = torch.arange(start, min(start + CHUNK, bsz))
-            sub_cam = cam.index(idx).to(dev)
-            args = (group.index(idx).to(dev), app.index(idx).to(dev), env.index(idx).to(dev),
-                    sub_cam, stream.camera, stream.style, g, pictures,
+
+            def part(x, idx=idx):  # the chunk's rows (all of them: as they are)
+                return x if len(idx) == bsz else x.index(idx)
+
+            args = (part(group).to(dev), part(app).to(dev), part(env).to(dev),
+                    part(cam).to(dev), stream.camera, stream.style, g, pictures,
                     tuple(o[idx].to(dev) for o in occ))
             if shapes is not None:
-                extra = others.index(idx).to(dev) if others is not None and main else None
-                out = render_mesh(stream.skeleton, stream.body, shapes.index(idx).to(dev),
+                extra = part(others).to(dev) if others is not None and main else None
+                out = render_mesh(stream.skeleton, stream.body, part(shapes).to(dev),
                                   *args, bystanders=extra)
             else:
                 out = render(stream.skeleton, stream.body, *args)
