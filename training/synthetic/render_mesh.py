@@ -117,9 +117,15 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
     cap.valid &= cap.ra > 0
     prop, pdepth = rasterize(cap, size)
     other = _draw_bystanders(body, bystanders, cam, camera, root)
-    odepth = other[1] if other is not None else torch.full_like(mdepth, float("inf"))
-    mesh_wins = (face >= 0) & (mdepth <= pdepth) & (mdepth <= odepth)
-    other_wins = (odepth < pdepth) & (odepth < mdepth)
+    mesh_wins = (face >= 0) & (mdepth <= pdepth)
+    if other is None:
+        other_wins = torch.zeros_like(mesh_wins)
+        depth = torch.minimum(mdepth, pdepth)  # the nearest surface: what wins the pixel
+    else:
+        odepth = other[1]
+        mesh_wins &= mdepth <= odepth
+        other_wins = (odepth < pdepth) & (odepth < mdepth)
+        depth = torch.minimum(torch.minimum(mdepth, pdepth), odepth)
     prop = torch.where(mesh_wins | other_wins, -1, prop)
     face = torch.where(mesh_wins, face, -1)
 
@@ -156,8 +162,6 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
     seg = torch.where(prop >= nprop, wearer, seg)
     parts = torch.where((prop >= 0) & (prop < nprop), prop + body.num_parts, seg)
     parts = torch.where(other_wins, body.num_parts + 1000, parts)  # nobody's part
-    depth = torch.where(face >= 0, mdepth, torch.where(prop >= 0, pdepth, float("inf")))
-    depth = torch.where(other_wins, odepth, depth)
     px = camera.project(kp3)
     vis = visibility_from_pixels(px, kp3[..., 2], parts, depth, body.owners,
                                  body.margins(shapes), size)
