@@ -100,14 +100,15 @@ def rasterize_mesh(px: torch.Tensor, z: torch.Tensor, faces: torch.Tensor,
         wx = hi_x - lo_x + 1
         n = (wx * (hi_y - lo_y + 1)).long()
         iz0, iz1, iz2 = 1.0 / z0, 1.0 / z1, 1.0 / z2
-        # barycentrics of a pixel q: w1 = ((q - p0) x e2) / area, w2 = (e1 x (q - p0)) / area
-        table = torch.stack([
-            lo_x, lo_y, wx, x0, y0, by * inv, -bx * inv, -ay * inv, ax * inv,
-            iz0, iz1 - iz0, iz2 - iz0, (sel - image * nf).float(),
-            (image * (h * w)).float()])  # whole pixels below 2**24: exact
+        # barycentrics of a pixel q: w1 = ((q - p0) x e2) / area, w2 = (e1 x (q - p0)) / area;
+        # every window's values repeated for its pixels (the first pixel's index of its
+        # image in whole floats: exact below 2**24)
         win = torch.repeat_interleave(torch.arange(sel.numel(), device=dev), n)
-        (ox, oy, wxw, x0, y0, a1x, a1y, a2x, a2y, iz0, iz1, iz2, fid,
-         first) = table.index_select(1, win).unbind(0)
+        (ox, oy, wxw, x0, y0, a1x, a1y, a2x, a2y, iz0, iz1, iz2, fid, first) = (
+            v.index_select(0, win) for v in (
+                lo_x, lo_y, wx, x0, y0, by * inv, -bx * inv, -ay * inv, ax * inv,
+                iz0, iz1 - iz0, iz2 - iz0, (sel - image * nf).float(),
+                (image * (h * w)).float()))
         # window-local pixel (lx, ly) in whole floats (a window is at most H x W: exact)
         loc = (torch.arange(win.numel(), device=dev)
                - (torch.cumsum(n, 0) - n).index_select(0, win)).float()

@@ -126,8 +126,8 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
         mesh_wins &= mdepth <= odepth
         other_wins = (odepth < pdepth) & (odepth < mdepth)
         depth = torch.minimum(torch.minimum(mdepth, pdepth), odepth)
-    prop = torch.where(mesh_wins | other_wins, -1, prop)
-    face = torch.where(mesh_wins, face, -1)
+    prop.masked_fill_(mesh_wins | other_wins, -1)  # both are the rasterizers' own
+    face.masked_fill_(~mesh_wins, -1)
 
     mat, off = colour if colour is not None else colour_jitter(style, generator, bsz)
     mat, off = mat.to(dev), off.to(dev)
@@ -156,7 +156,7 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
         flat.index_copy_(0, psurf.index, under.add_((pfg - under).mul_(psurf.alpha[:, None])))
     image = channels_first(postprocess(bg, style, generator)) if finish else bg
     seg = body.face_segment.to(dev).index_select(0, face.clamp_min(0).flatten())
-    seg = torch.where(face >= 0, seg.view_as(face), -1)
+    seg = seg.view_as(face).masked_fill_(face < 0, -1)
     # a skirt is the hips' and long hair the head's, for the part masks and visibility
     wearer = torch.where(prop > nprop, body.names.index("head"), body.names.index("hips"))
     seg = torch.where(prop >= nprop, wearer, seg)

@@ -168,7 +168,7 @@ def _lookup(table: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tens
     n = table.shape[0]
     iu = (u * 8.0).long().remainder_(n)
     iv = (v * 8.0).long().remainder_(n)
-    return table.flatten()[iu * n + iv]
+    return table.flatten().index_select(0, (iu * n + iv).flatten()).view(iu.shape)
 
 
 def pattern_value(kind: torch.Tensor, along: torch.Tensor, around: torch.Tensor,
