@@ -167,7 +167,8 @@ class MeshBody:
         parents = torch.tensor([max(p, 0) for p in self.skeleton.parents])
         lengths = (rest_kp - rest_kp[:, parents]).norm(dim=-1)
         lengths[:, self.skeleton.parents.index(-1)] = 0.0
-        height = rest[..., 1].amax(1) - rest[..., 1].amin(1)
+        low, high = torch.aminmax(rest[..., 1].contiguous(), dim=1)
+        height = high - low
         tmpl = float(a.template[:, 1].max() - a.template[:, 1].min())
         scale = height / tmpl
         return MeshShapes(rest, rest_kp, lengths, segment_alignment(self.skeleton, rest_kp),

@@ -84,13 +84,18 @@ def segment_alignment(skeleton: Skeleton, rest: torch.Tensor) -> torch.Tensor:
     off = torch.as_tensor(skeleton.rest_offsets, dtype=rest.dtype, device=rest.device)
     out: dict[int, torch.Tensor] = {}
     order = [skeleton.index(j) for j, _ in SEGMENTS]
+    # the segments with as many children at a time (one call each: fewer, larger ops)
+    by_count: dict[int, list[int]] = {}
     for j in order:
-        kids = children(skeleton, j)
-        if not kids:
+        by_count.setdefault(len(children(skeleton, j)), []).append(j)
+    for count, joints in by_count.items():
+        if count == 0:
             continue
-        m = rest[:, kids] - rest[:, j:j + 1]  # (B, C, 3)
+        kids = torch.tensor([children(skeleton, j) for j in joints])  # (G, C)
+        m = rest[:, kids] - rest[:, joints][:, :, None]  # (B, G, C, 3)
         r = F.normalize(off[kids], dim=-1)[None] * m.norm(dim=-1, keepdim=True)
-        out[j] = minimal_rotation(m[:, 0], r[:, 0]) if len(kids) == 1 else kabsch(m, r)
+        rot = minimal_rotation(m[:, :, 0], r[:, :, 0]) if count == 1 else kabsch(m, r)
+        out.update({j: rot[:, g] for g, j in enumerate(joints)})
     for j in order:
         if j not in out:
             out[j] = out[skeleton.parents[j]]
