@@ -3,6 +3,7 @@
     python benchmarks/synthetic.py [--batch 64] [--size 128] [--repeats 9] [--threads 1 2]
                                    [--device cpu|cuda] [--styles randomized capsules target]
     python benchmarks/synthetic.py --sheets docs/images     # write the two contact sheets
+    python benchmarks/synthetic.py --paired OTHER_CHECKOUT [--batches 40] [--styles randomized]
 
 For every style and thread count: ``SyntheticStream.next()`` timed over ``repeats``
 batches after two warm-up batches, with the appearance partner (what pretraining uses:
@@ -14,6 +15,11 @@ Medians, because the machine may be shared. Styles: ``randomized`` (mesh people,
 default), ``capsules`` (the randomized style with capsule people), ``target``; the stage
 shares time the stages of both renderers (``training.synthetic.render_capsules`` and
 ``render_mesh``; the mesh renderer draws its props with the capsule rasterizer).
+
+``--paired OTHER``: this checkout against another one (e.g. a ``git worktree`` of an
+older commit), for a machine whose speed swings: two processes, one per checkout, draw
+one batch each in turn (the order alternating), for every style and partner setting;
+printed: both medians, images/s, and the median of the batch-by-batch speed-ups.
 """
 
 from __future__ import annotations
@@ -148,6 +154,64 @@ def sheets(folder: Path, size: int = 128) -> list[Path]:
     return out
 
 
+def _worker(tree: str, style: str, partner: bool, batch: int, size: int) -> None:
+    """Draw one batch per line read on stdin, print its seconds (``--paired``)."""
+    sys.path.insert(0, tree)
+    for name in [m for m in sys.modules if m.split(".")[0] in ("training", "core")]:
+        del sys.modules[name]  # this checkout's, imported above
+    import training.synthetic
+    from training.synthetic import SyntheticStream as Stream
+
+    torch.set_num_threads(1)
+    s = Stream(_style(style), "human", batch_size=batch, size=(size, size), seed=0,
+               with_appearance=partner, threads=1)
+    for _ in range(2):
+        s.next()
+    print("ready", Path(training.synthetic.__file__).resolve(), flush=True)
+    for _ in sys.stdin:
+        t = time.perf_counter()
+        s.next()
+        print(time.perf_counter() - t, flush=True)
+
+
+def paired(other: Path, styles: list[str], batches: int, batch: int, size: int) -> None:
+    import subprocess
+
+    here = Path(__file__).resolve().parents[1]
+    for style in styles:
+        for partner in (True, False):
+            procs = {}
+            for name, tree in (("other", other.resolve()), ("this", here)):
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(tree),
+                       "--styles", style, "--batch", str(batch), "--size", str(size)]
+                if partner:
+                    cmd.append("--partner")
+                procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                               stdout=subprocess.PIPE, text=True)
+                answer = procs[name].stdout.readline().split()
+                if answer[:1] != ["ready"] or not Path(answer[1]).is_relative_to(tree):
+                    raise SystemExit(f"the stream of {tree} did not start from there")
+            times = {name: [] for name in procs}
+            for i in range(batches):
+                for name in (("other", "this") if i % 2 == 0 else ("this", "other")):
+                    procs[name].stdin.write("next\n")
+                    procs[name].stdin.flush()
+                    times[name].append(float(procs[name].stdout.readline()))
+            for p in procs.values():
+                p.stdin.close()
+                p.wait()
+            images = batch * (2 if partner else 1)
+            med = {name: statistics.median(ts) for name, ts in times.items()}
+            gain = statistics.median(a / b for a, b in zip(times["other"], times["this"],
+                                                            strict=True))
+            print(json.dumps({"style": style, "partner": partner, "batches": batches,
+                              "other_median_s": round(med["other"], 4),
+                              "this_median_s": round(med["this"], 4),
+                              "other_images_per_s": round(images / med["other"], 1),
+                              "this_images_per_s": round(images / med["this"], 1),
+                              "median_speedup": round(gain, 3)}))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,7 +224,22 @@ def main() -> None:
     p.add_argument("--skeleton", default="human")
     p.add_argument("--sheets", type=Path, default=None,
                    help="write the two contact sheets into this folder and exit")
+    p.add_argument("--paired", type=Path, default=None, metavar="OTHER_CHECKOUT",
+                   help="time this checkout against another one, batch by batch")
+    p.add_argument("--batches", type=int, default=40, help="batches per --paired run")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--partner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.worker is not None:
+        _worker(args.worker, args.styles[0], args.partner, args.batch, args.size)
+        return
+    if args.paired is not None:
+        if not (args.paired / "training" / "synthetic").is_dir():
+            raise SystemExit(f"--paired: {args.paired} is not a napari-abspose checkout "
+                             "(no training/synthetic folder)")
+        paired(args.paired, args.styles if args.styles != p.get_default("styles")
+               else ["randomized"], args.batches, args.batch, args.size)
+        return
     if args.sheets is not None:
         for path in sheets(args.sheets):
             print(f"wrote {path}")
