@@ -39,7 +39,8 @@ class StyleConfig:
     no cue that only meshes have decides a pose alone); ``facing``: the share of
     people turned towards the camera (the camera within 90 degrees of straight in
     front of them), as most people in photos and videos face it (0.5: from every
-    side alike; other skeletons are always seen from every side alike).
+    side alike; other skeletons, and the clips of ``render_clip``, whose people turn
+    as they move, are always seen from every side alike).
     """
 
     fill: tuple[float, float] = (0.6, 0.9)
