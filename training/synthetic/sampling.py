@@ -71,7 +71,7 @@ def _randomized(stream, poses: PoseBatch, partners: PoseBatch | None,
     app = sample_appearance(looks, bsz, g, wild=style.wild, girth=style.girth)
     env = sample_environment(bsz, g, style.backgrounds,
                              0 if stream.pictures is None else len(stream.pictures))
-    # people face the camera more often than not; animals are seen from every side
+    # people may face the camera more often than not; animals are seen from every side
     share = style.facing if stream.skeleton.name == "human" else 0.5
     azimuth = facing_azimuth(poses.joints.cpu(), list(stream.skeleton.keypoints), share, g)
     rot = camera_rotation(azimuth,

@@ -38,9 +38,9 @@ class StyleConfig:
     the share of batches drawn with capsule people instead (a second look at people, so
     no cue that only meshes have decides a pose alone); ``facing``: the share of
     people turned towards the camera (the camera within 90 degrees of straight in
-    front of them), as most people in photos and videos face it (0.5: from every
-    side alike; other skeletons, and the clips of ``render_clip``, whose people turn
-    as they move, are always seen from every side alike).
+    front of them; 0.5, the default: from every side alike; other skeletons, and the
+    clips of ``render_clip``, whose people turn as they move, are always seen from
+    every side alike).
     """
 
     fill: tuple[float, float] = (0.6, 0.9)
@@ -62,7 +62,7 @@ class StyleConfig:
     bystanders: float = 0.3
     body: str = "mesh"
     capsule_share: float = 0.0
-    facing: float = 0.75
+    facing: float = 0.5
 
 
 #: the benchmark's look (``training/synthetic/target.py`` draws its cast and rooms)
