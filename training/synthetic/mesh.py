@@ -242,10 +242,8 @@ class MeshBody:
             weights, rest = weights[vertices], rest[:, vertices.to(rest.device)]
         blended = weights @ table  # (B, V, 12)
         bsz, nv = blended.shape[:2]
-        m = blended[..., :9].view(bsz, nv, 3, 3)
-        verts = blended[..., 9:] + m[..., 0] * rest[..., 0:1]  # M @ rest + t, column-wise
-        verts.addcmul_(m[..., 1], rest[..., 1:2]).addcmul_(m[..., 2], rest[..., 2:3])
-        return verts, joints, glob
+        verts = (blended[..., :9].view(bsz, nv, 3, 3) @ rest[..., None])[..., 0]
+        return verts + blended[..., 9:], joints, glob
 
     def margins(self, shapes: MeshShapes) -> torch.Tensor:
         """(B, J) how far behind the visible surface a keypoint may lie: the thickness of

@@ -43,9 +43,12 @@ def facing_azimuth(joints: torch.Tensor, keypoints: list[str], share: float,
     """(B,) camera azimuths (radians, as :func:`camera_rotation` takes them) for subjects
     whose world keypoints are ``joints`` (B, J, 3): with chance ``share`` the camera is
     within 90 degrees of straight in front of the subject, else behind it (uniform
-    within each half). Front is found from the left-right axis of the ``left_*`` /
-    ``right_*`` keypoint pairs; a skeleton without them gets uniform azimuths."""
+    within each half; 0.5: uniform all round). Front is found from the left-right axis
+    of the ``left_*`` / ``right_*`` keypoint pairs; a skeleton without them gets uniform
+    azimuths."""
     bsz = joints.shape[0]
+    if share == 0.5:  # every side alike: one uniform draw
+        return _u(g, 0, 2 * math.pi, bsz)
     turn = _u(g, -0.5 * math.pi, 0.5 * math.pi, bsz)
     turn = turn + math.pi * (torch.rand(bsz, generator=g) >= share)
     pairs = [(i, keypoints.index("right_" + n[5:])) for i, n in enumerate(keypoints)
@@ -99,24 +102,17 @@ def _randomized(stream, poses: PoseBatch, partners: PoseBatch | None,
     return app, env, cams, subject, subject.clone()
 
 
-def bystanders(stream, poses: PoseBatch, cam: CameraPose,
-               bodies: MeshShapes | None = None) -> Bystanders:
+def bystanders(stream, poses: PoseBatch, cam: CameraPose) -> Bystanders:
     """Other people for the subjects ``poses`` seen by ``cam``: with the style's chance,
     another random body in another pose, 0.5 to 1.1 m to the side of the subject and up
     to 2.5 m behind it (or 0.4 m in front), on the same floor; never a seated one (there
-    is no stool for it). ``bodies``: the subjects' own (B of them); each other person
-    then takes the next subject's body (another random body, in its own clothes' colours
-    and its own pose) instead of a new one (drawing bodies is a good part of a batch)."""
+    is no stool for it)."""
     g, bsz, body, style = stream.generator, len(poses), stream.body, stream.style
     present = torch.rand(bsz, generator=g) < style.bystanders
     # drawn for the present ones only; the absent rows repeat one of them, never drawn
     k = max(int(present.sum()), 1)
     row = (torch.cumsum(present.long(), 0) - 1).clamp_min(0)
-    if bodies is not None and bsz > 1:
-        there = torch.nonzero(present).flatten() if bool(present.any()) else torch.zeros(1)
-        shapes = bodies.index((there.long() + 1) % bsz)
-    else:
-        shapes = body.sample_shapes(k, g)
+    shapes = body.sample_shapes(k, g)
     others = stream.pose_source.sample(k, g, "cpu", bone_lengths=shapes.bone_lengths)
     others = others.index(row)
     shapes = shapes.index(row)
@@ -148,7 +144,7 @@ def draw_batch(stream) -> SyntheticBatch:
     app, env, cams, subject, env_id = _randomized(stream, poses, partners, shapes)
     if not stream.images:
         return labels_only(stream, poses, cams[0], subject, env_id)
-    others = (bystanders(stream, poses, cams[0], shapes)
+    others = (bystanders(stream, poses, cams[0])
               if shapes is not None and stream.style.bystanders > 0 else None)
     return render_pair(stream, poses, partners, app, env, cams, subject, env_id,
                        shapes=shapes, others=others)
