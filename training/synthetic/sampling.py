@@ -47,14 +47,12 @@ def facing_azimuth(joints: torch.Tensor, keypoints: list[str], share: float,
     of the ``left_*`` / ``right_*`` keypoint pairs; a skeleton without them gets uniform
     azimuths."""
     bsz = joints.shape[0]
-    if share == 0.5:  # every side alike: one uniform draw
+    pairs = [(i, keypoints.index("right_" + n[5:])) for i, n in enumerate(keypoints)
+             if n.startswith("left_") and "right_" + n[5:] in keypoints]
+    if share == 0.5 or not pairs:  # every side alike: one uniform draw
         return _u(g, 0, 2 * math.pi, bsz)
     turn = _u(g, -0.5 * math.pi, 0.5 * math.pi, bsz)
     turn = turn + math.pi * (torch.rand(bsz, generator=g) >= share)
-    pairs = [(i, keypoints.index("right_" + n[5:])) for i, n in enumerate(keypoints)
-             if n.startswith("left_") and "right_" + n[5:] in keypoints]
-    if not pairs:
-        return turn
     left = [a for a, _ in pairs]
     right = [b for _, b in pairs]
     side = (joints[:, left] - joints[:, right]).sum(1)
