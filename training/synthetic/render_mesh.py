@@ -172,8 +172,9 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
 def _draw_bystanders(body: MeshBody, others: Bystanders | None, cam: CameraPose,
                      camera: PerspectiveCamera, root: int):
     """Rasterize the bystanders that are present: (their images' indices (K,), posed
-    camera-frame vertices (K, V, 3), pixels (K, V, 2), shapes, looks, face (B, H*W)
-    full-batch triangle map) and their depth (B, H*W); None when nobody is there."""
+    camera-frame vertices (K, V, 3), pixels (K, V, 2), shapes, looks, their triangle
+    map (K, H*W)) and their depth over the whole batch (B, H*W); None when nobody is
+    there."""
     if others is None or not bool(others.present.any()):
         return None
     sel = torch.nonzero(others.present).flatten()
@@ -182,18 +183,15 @@ def _draw_bystanders(body: MeshBody, others: Bystanders | None, cam: CameraPose,
     verts = cam.index(sel).to_camera(verts)
     px, z = project_vertices(verts, camera.focal, (camera.cx, camera.cy))
     f, d = rasterize_mesh(px, z, body.faces, camera.size)
-    bsz = len(others.present)
-    face = torch.full((bsz, f.shape[1]), -1, dtype=f.dtype, device=f.device)
-    depth = torch.full((bsz, f.shape[1]), float("inf"), device=d.device)
-    face[sel], depth[sel] = f, d
-    return (sel, verts, px, bs, face), depth
+    depth = torch.full((len(others.present), d.shape[1]), float("inf"), device=d.device)
+    return (sel, verts, px, bs, f), depth.index_copy_(0, sel, d)
 
 
 def _shade_bystanders(body: MeshBody, other, wins: torch.Tensor, size: tuple[int, int]):
     """Colours (N, 3), flat pixel indices (N,) and image indices (N,) of the pixels where
     a bystander is in front."""
     (sel, verts, px, bs, face), _ = other
-    face = torch.where(wins, face, -1)[sel]
+    face = face.masked_fill(~wins.index_select(0, sel), -1)
     surf = mesh_surface(face, verts, px, body.faces, size)
     colour = shade_mesh(bs.app, body, bs.shapes, surf)
     sample = sel[surf.sample]
