@@ -72,20 +72,6 @@ def shade_mesh(app: Appearance, body: MeshBody, shapes: MeshShapes,
     return lit(app, albedo, surf.normal.T, b)
 
 
-def shade_garments(app: Appearance, surf, sel: torch.Tensor, kind: torch.Tensor
-                   ) -> torch.Tensor:
-    """(M, 3) lit colour of the ``sel`` pixels of a capsule :class:`Surface` that show
-    garments, ``kind`` (M,) 0 for a skirt (the subject's trousers' colours and pattern),
-    1 for long hair (the hair's)."""
-    b = surf.sample[sel]
-    region = torch.tensor([BOTTOM, HAIR], device=b.device)[kind]
-    along = surf.t[sel] * surf.length[sel]
-    around = torch.asin(surf.lateral[sel].clamp(-1, 1)) * surf.radius[sel]
-    albedo = region_albedo(app, b, region, along, around, surf.t[sel])
-    n = torch.stack([surf.nx[sel], surf.ny[sel], surf.nz[sel]])
-    return lit(app, albedo, n, b)
-
-
 def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: PoseBatch,
                 app: Appearance, env: Environment, cam: CameraPose,
                 camera: PerspectiveCamera, style: StyleConfig, generator: torch.Generator,
@@ -143,14 +129,13 @@ def render_mesh(skeleton: Skeleton, body: MeshBody, shapes: MeshShapes, poses: P
         flat.index_copy_(0, oindex, jitter_pixels(mat, off, ofg, osample))
     if bool((prop >= 0).any()):
         psurf = surface(cap, prop, size)
-        worn = psurf.part >= nprop
-        npart = body.capsules.num_parts
-        psurf.part = psurf.part + npart  # past the body's parts: the ``prop`` region
+        # garments (capsules from nprop on: a skirt, long hair) in the trousers' and the
+        # hair's colours
+        worn = torch.where(psurf.part > nprop, HAIR, BOTTOM).masked_fill_(psurf.part < nprop, -1)
+        psurf.part = psurf.part + body.capsules.num_parts  # past the body's: ``prop``
         neck = skeleton.index("neck")
         pfg = shade_body(app, body.capsules, psurf, -glob_c[:, neck, :, 1],
-                         -glob_c[:, neck, :, 2])
-        if bool(worn.any()):
-            pfg[worn] = shade_garments(app, psurf, worn, psurf.part[worn] - npart - nprop)
+                         -glob_c[:, neck, :, 2], worn)
         pfg = jitter_pixels(mat, off, pfg, psurf.sample)
         under = flat.index_select(0, psurf.index)
         flat.index_copy_(0, psurf.index, under.add_((pfg - under).mul_(psurf.alpha[:, None])))

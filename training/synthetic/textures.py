@@ -190,10 +190,12 @@ def pattern_value(kind: torch.Tensor, along: torch.Tensor, around: torch.Tensor,
 
 
 def shade_body(app: Appearance, body: BodyModel, surf, head_up: torch.Tensor,
-               head_forward: torch.Tensor) -> torch.Tensor:
+               head_forward: torch.Tensor, worn: torch.Tensor | None = None) -> torch.Tensor:
     """(N, 3) lit colour of every covered pixel of a :class:`Surface` (body parts first,
     then props, which take the ``prop`` region); ``head_up`` / ``head_forward`` (B, 3)
-    camera-frame head axes decide where hair covers the head.
+    camera-frame head axes decide where hair covers the head; ``worn`` (N,): the region
+    of pixels that show something worn (a garment of a mesh person, in the colours of
+    the region it belongs to), -1 elsewhere.
 
     Per-pixel parameters come from tables by ``index_select`` on contiguous rows, which
     is several times faster on the CPU than advanced indexing of (N, K) gathers.
@@ -213,6 +215,8 @@ def shade_body(app: Appearance, body: BodyModel, surf, head_up: torch.Tensor,
         covered = ((n * up).sum(0) > hair[0]) | ((n * fwd).sum(0) < -hair[1])
         region = torch.where((pid == body.head_part) & covered, HAIR, region)
     region = torch.where(pid >= nparts, REGIONS.index("prop"), region)
+    if worn is not None:
+        region = torch.where(worn >= 0, worn, region)
     along = surf.t * surf.length
     around = torch.asin(surf.lateral) * surf.radius
     return lit(app, region_albedo(app, b, region, along, around, surf.t), n, b)
